@@ -1,0 +1,110 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/labstack/echo/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wherehouse/wherehouse/auth"
+	"github.com/wherehouse/wherehouse/recorder"
+	"github.com/wherehouse/wherehouse/storage"
+)
+
+// Store is what the HTTP API reads.
+type Store interface {
+	storage.Messages
+	storage.Last
+}
+
+// Deps are the API's collaborators.
+type Deps struct {
+	Store    Store
+	Accounts *auth.Accounts
+	Live     *recorder.Live
+	Version  string
+	Log      *slog.Logger
+	Gatherer prometheus.Gatherer
+	MQTT     http.Handler // MQTT over WebSocket; nil when the embedded broker is off
+	Frontend http.Handler // the web app; nil for none
+	Ready    func() error // nil error when the server can take traffic
+}
+
+// Server holds the HTTP handlers.
+type Server struct {
+	Deps
+	handler   http.Handler
+	quit      chan struct{} // closed by Close: ends WebSockets
+	closeOnce sync.Once
+}
+
+// New returns the HTTP API.
+func New(d Deps) *Server {
+	s := &Server{Deps: d, quit: make(chan struct{})}
+	e := echo.New()
+	e.HTTPErrorHandler = s.handleError
+	s.routes(e)
+	s.handler = e
+	return s
+}
+
+// ServeHTTP serves every route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Close ends long-lived connections (WebSockets), which http.Server's
+// Shutdown does not wait for or close.
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.quit) }) }
+
+// apiError is an error with a status and a stable code for clients. Its
+// message is safe to show; internal errors never reach the client.
+type apiError struct {
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"error"`
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func errBadRequest(msg string) error {
+	return &apiError{Status: http.StatusBadRequest, Code: "bad_request", Message: msg}
+}
+
+var (
+	errUnauthorized = &apiError{Status: http.StatusUnauthorized, Code: "unauthorized",
+		Message: "login required: use HTTP basic auth with your wherehouse user name and password"}
+	errForbidden = &apiError{Status: http.StatusForbidden, Code: "forbidden",
+		Message: "you may not see this user's data"}
+	errNotFound = &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint"}
+)
+
+// handleError renders every error as JSON (the Recorder frontend parses
+// every response as JSON, so even a 404 must be JSON).
+func (s *Server) handleError(c *echo.Context, err error) {
+	if r, _ := echo.UnwrapResponse(c.Response()); r != nil && r.Committed {
+		return
+	}
+	var ae *apiError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &he):
+		ae = &apiError{Status: he.Code, Code: "http_" + http.StatusText(he.Code), Message: he.Message}
+		if ae.Message == "" {
+			ae.Message = http.StatusText(he.Code)
+		}
+	default:
+		s.Log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "error", err)
+		ae = &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error; the server log has details"}
+	}
+	if ae.Status == http.StatusUnauthorized {
+		c.Response().Header().Set("WWW-Authenticate", `Basic realm="wherehouse", charset="UTF-8"`)
+	}
+	if c.Request().Method == http.MethodHead {
+		c.NoContent(ae.Status)
+		return
+	}
+	c.JSON(ae.Status, ae)
+}

@@ -1,0 +1,106 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/wherehouse/wherehouse/auth"
+	"github.com/wherehouse/wherehouse/storage"
+)
+
+// ControlUser is a user as the control socket lists it (never the hash).
+type ControlUser struct {
+	Name    string    `json:"name"`
+	Admin   bool      `json:"admin"`
+	Created time.Time `json:"created"`
+}
+
+// ControlRequest is the body of user changes on the control socket.
+type ControlRequest struct {
+	Name     string `json:"name,omitempty"`
+	Password string `json:"password,omitempty"`
+	Admin    bool   `json:"admin,omitempty"`
+}
+
+// ControlError is how the control socket reports a failure.
+type ControlError struct {
+	Code    string `json:"code"`
+	Message string `json:"error"`
+}
+
+// Control returns the handler for the control socket: the CLI's way to
+// change a store that a running server holds open. The socket file is
+// mode 0600, so only the store's owner reaches it; no login is asked.
+func Control(accounts *auth.Accounts, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
+		users, err := accounts.List(r.Context())
+		if err != nil {
+			controlError(w, log, err)
+			return
+		}
+		out := make([]ControlUser, 0, len(users))
+		for _, u := range users {
+			out = append(out, ControlUser{Name: u.Name, Admin: u.Admin, Created: u.Created})
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("POST /users", func(w http.ResponseWriter, r *http.Request) {
+		var req ControlRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, ControlError{"bad_request", err.Error()})
+			return
+		}
+		if err := accounts.Add(r.Context(), req.Name, req.Password, req.Admin); err != nil {
+			controlError(w, log, err)
+			return
+		}
+		log.Info("user added", "user", req.Name, "admin", req.Admin)
+		w.WriteHeader(http.StatusCreated)
+	})
+	mux.HandleFunc("PUT /users/{name}/password", func(w http.ResponseWriter, r *http.Request) {
+		var req ControlRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, ControlError{"bad_request", err.Error()})
+			return
+		}
+		if err := accounts.SetPassword(r.Context(), r.PathValue("name"), req.Password); err != nil {
+			controlError(w, log, err)
+			return
+		}
+		log.Info("password changed", "user", r.PathValue("name"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("DELETE /users/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if err := accounts.Delete(r.Context(), r.PathValue("name")); err != nil {
+			controlError(w, log, err)
+			return
+		}
+		log.Info("user deleted", "user", r.PathValue("name"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux
+}
+
+func controlError(w http.ResponseWriter, log *slog.Logger, err error) {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, ControlError{"not_found", err.Error()})
+	case errors.Is(err, storage.ErrExists):
+		writeJSON(w, http.StatusConflict, ControlError{"exists", err.Error()})
+	case errors.Is(err, auth.ErrInvalidName), errors.Is(err, auth.ErrWeakPassword):
+		writeJSON(w, http.StatusBadRequest, ControlError{"invalid", err.Error()})
+	default:
+		log.Error("control request failed", "error", err)
+		writeJSON(w, http.StatusInternalServerError, ControlError{"internal", err.Error()})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,123 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/wherehouse/wherehouse/storage"
+)
+
+// field is a member added to a stored payload on output.
+type field struct {
+	key string
+	val []byte // JSON
+}
+
+func stringField(key, v string) field {
+	b, _ := json.Marshal(v)
+	return field{key, b}
+}
+
+func timeField(key string, t time.Time, layout string) field {
+	b := make([]byte, 0, len(layout)+2)
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, layout)
+	return field{key, append(b, '"')}
+}
+
+const (
+	isoLayout  = "2006-01-02T15:04:05Z"
+	dispLayout = "2006-01-02 15:04:05"
+)
+
+// timeFields are the Recorder's added time members.
+func timeFields(m *storage.Message) []field {
+	return []field{
+		timeField("isorcv", m.ReceivedTime(), isoLayout),
+		timeField("isotst", time.Unix(m.TST, 0), isoLayout),
+		timeField("disptst", time.Unix(m.TST, 0), dispLayout),
+	}
+}
+
+// appendObject appends payload (a JSON object) with extra members set and,
+// when only is non-empty, just the members named in it. The fast path
+// splices the extra members before the closing brace without decoding;
+// the payload is decoded only when a key would otherwise repeat.
+func appendObject(dst, payload []byte, extra []field, only map[string]bool) []byte {
+	p := bytes.TrimSpace(payload)
+	if len(only) == 0 && !mentionsAny(p, extra) && len(p) >= 2 && p[len(p)-1] == '}' {
+		body := bytes.TrimSpace(p[:len(p)-1])
+		dst = append(dst, body...)
+		for i, f := range extra {
+			if i > 0 || len(body) > 1 {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendQuote(dst, f.key)
+			dst = append(dst, ':')
+			dst = append(dst, f.val...)
+		}
+		return append(dst, '}')
+	}
+	members := map[string]json.RawMessage{}
+	json.Unmarshal(p, &members) // validated on ingest
+	for _, f := range extra {
+		members[f.key] = f.val
+	}
+	keys := make([]string, 0, len(members))
+	for k := range members {
+		if len(only) == 0 || only[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		kb, _ := json.Marshal(k)
+		dst = append(dst, kb...)
+		dst = append(dst, ':')
+		dst = append(dst, members[k]...)
+	}
+	return append(dst, '}')
+}
+
+func mentionsAny(p []byte, extra []field) bool {
+	for _, f := range extra {
+		if bytes.Contains(p, []byte(`"`+f.key+`"`)) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendFeature appends a GeoJSON Point feature for a location, with the
+// properties the Recorder gives its geojson output.
+func appendFeature(dst []byte, m *storage.Message) []byte {
+	dst = append(dst, `{"type":"Feature","geometry":{"type":"Point","coordinates":[`...)
+	dst = strconv.AppendFloat(dst, m.Lon, 'f', -1, 64)
+	dst = append(dst, ',')
+	dst = strconv.AppendFloat(dst, m.Lat, 'f', -1, 64)
+	dst = append(dst, `]},"properties":{`...)
+	res := gjson.GetManyBytes(m.Payload, "tid", "vel", "acc", "alt", "batt")
+	dst = append(dst, `"tst":`...)
+	dst = strconv.AppendInt(dst, m.TST, 10)
+	dst = append(dst, `,"isotst":"`...)
+	dst = time.Unix(m.TST, 0).UTC().AppendFormat(dst, isoLayout)
+	dst = append(dst, '"')
+	for i, name := range []string{"tid", "vel", "acc", "alt", "batt"} {
+		if r := res[i]; r.Exists() {
+			dst = append(dst, ',', '"')
+			dst = append(dst, name...)
+			dst = append(dst, '"', ':')
+			dst = append(dst, r.Raw...)
+		}
+	}
+	return append(dst, "}}"...)
+}

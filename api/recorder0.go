@@ -1,0 +1,190 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/wherehouse/wherehouse/auth"
+	"github.com/wherehouse/wherehouse/storage"
+)
+
+// list serves GET /api/0/list: the users the caller may see, or with
+// ?user= that user's devices. Someone the caller may not see looks the
+// same as someone without data: an empty list.
+func (s *Server) list(c *echo.Context) error {
+	ctx := c.Request().Context()
+	me := currentUser(c)
+	if user := strings.ToLower(param(c, "user")); user != "" {
+		devices := []string{}
+		if auth.CanSee(me, user) {
+			var err error
+			if devices, err = s.Store.Devices(ctx, user); err != nil {
+				return err
+			}
+		}
+		return c.JSON(http.StatusOK, map[string][]string{"results": devices})
+	}
+	users, err := s.visibleUsers(ctx, me)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string][]string{"results": users})
+}
+
+// visibleUsers returns the sorted names the caller may see: themselves, or
+// for an admin every account and everyone with data.
+func (s *Server) visibleUsers(ctx context.Context, me storage.User) ([]string, error) {
+	if !me.Admin {
+		return []string{me.Name}, nil
+	}
+	names, err := s.Store.DataUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	accounts, err := s.Accounts.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range accounts {
+		names = append(names, a.Name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
+
+// lastFields are the members /api/0/last adds to each stored location.
+func lastFields(m *storage.Message) []field {
+	return append([]field{
+		stringField("username", m.User),
+		stringField("device", m.Device),
+		stringField("topic", m.Topic),
+	}, timeFields(m)...)
+}
+
+// visibleLast returns the last positions the caller may see, optionally
+// for one user and device.
+func (s *Server) visibleLast(ctx context.Context, me storage.User, user, device string) ([]storage.Message, error) {
+	if user != "" && !auth.CanSee(me, user) {
+		return nil, nil
+	}
+	if user == "" && !me.Admin {
+		user = me.Name
+	}
+	return s.Store.LastLocations(ctx, user, device)
+}
+
+// last serves GET /api/0/last: a bare JSON array of last locations.
+func (s *Server) last(c *echo.Context) error {
+	user, device := strings.ToLower(param(c, "user")), strings.ToLower(param(c, "device"))
+	last, err := s.visibleLast(c.Request().Context(), currentUser(c), user, device)
+	if err != nil {
+		return err
+	}
+	only := fieldSet(param(c, "fields"))
+	buf := []byte{'['}
+	for i := range last {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendObject(buf, last[i].Payload, lastFields(&last[i]), only)
+	}
+	buf = append(buf, ']')
+	return c.JSONBlob(http.StatusOK, buf)
+}
+
+func fieldSet(v string) map[string]bool {
+	if v == "" {
+		return nil
+	}
+	set := map[string]bool{}
+	for f := range strings.SplitSeq(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			set[f] = true
+		}
+	}
+	return set
+}
+
+// Output formats of /api/0/locations.
+const (
+	formatJSON    = "json"
+	formatGeoJSON = "geojson"
+)
+
+// locations serves /api/0/locations for one device, streamed: memory stays
+// flat however long the range.
+func (s *Server) locations(c *echo.Context) error {
+	me := currentUser(c)
+	user, device := strings.ToLower(param(c, "user")), strings.ToLower(param(c, "device"))
+	if user == "" || device == "" {
+		return errBadRequest("user and device are required")
+	}
+	if !auth.CanSee(me, user) {
+		return errForbidden
+	}
+	from, to, err := timeRange(c, time.Now())
+	if err != nil {
+		return errBadRequest(err.Error())
+	}
+	q := storage.LocationQuery{User: user, Device: device, From: from.Unix(), To: to.Unix()}
+	if v := param(c, "limit"); v != "" {
+		if q.Limit, err = strconv.Atoi(v); err != nil || q.Limit < 0 {
+			return errBadRequest("limit must be a whole number")
+		}
+	}
+	format := strings.ToLower(param(c, "format"))
+	if format == "" {
+		format = formatJSON
+	}
+	if format != formatJSON && format != formatGeoJSON {
+		return errBadRequest("unsupported format " + strconv.Quote(format) + ": use json or geojson")
+	}
+	only := fieldSet(param(c, "fields"))
+
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if format == formatGeoJSON {
+		bw.WriteString(`{"type":"FeatureCollection","features":[`)
+	} else {
+		bw.WriteString(`{"data":[`)
+	}
+	count := 0
+	buf := make([]byte, 0, 1024)
+	err = s.Store.Locations(c.Request().Context(), q, func(m *storage.Message) error {
+		buf = buf[:0]
+		if count > 0 {
+			buf = append(buf, ',')
+		}
+		if format == formatGeoJSON {
+			buf = appendFeature(buf, m)
+		} else {
+			buf = appendObject(buf, m.Payload, timeFields(m), only)
+		}
+		count++
+		_, err := bw.Write(buf)
+		return err
+	})
+	if err != nil {
+		// Headers are gone; a truncated body is the only signal left.
+		if !errors.Is(err, context.Canceled) {
+			s.Log.Error("locations stream failed", "user", user, "device", device, "error", err)
+		}
+		return nil
+	}
+	if format == formatGeoJSON {
+		bw.WriteString(`]}`)
+	} else {
+		bw.WriteString(`],"count":` + strconv.Itoa(count) + `,"status":200,"version":` + strconv.Quote(s.Version) + `}`)
+	}
+	return bw.Flush()
+}

@@ -1,0 +1,50 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v5"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes is the table of contents of the HTTP API.
+func (s *Server) routes(e *echo.Echo) {
+	// No login: liveness and the version (as in the Recorder).
+	e.GET("/healthz", s.healthz)
+	e.GET("/api/0/version", s.version)
+
+	// MQTT over WebSocket; MQTT's own CONNECT carries the credentials.
+	if s.MQTT != nil {
+		e.GET("/mqtt", echo.WrapHandler(s.MQTT))
+	}
+
+	authed := e.Group("", s.requireUser)
+	authed.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})), s.requireAdmin)
+
+	// Recorder-compatible API.
+	r0 := authed.Group("/api/0")
+	r0.GET("/list", s.list)
+	r0.GET("/last", s.last)
+	r0.GET("/locations", s.locations)
+	r0.POST("/locations", s.locations) // the Recorder also takes form posts
+	authed.GET("/ws/last", s.wsLast)
+
+	// The web app, or a page that says how to build it.
+	if s.Frontend != nil {
+		e.GET("/*", echo.WrapHandler(s.Frontend))
+	}
+	e.RouteNotFound("/*", func(*echo.Context) error { return errNotFound })
+}
+
+func (s *Server) healthz(c *echo.Context) error {
+	if s.Ready != nil {
+		if err := s.Ready(); err != nil {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) version(c *echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"version": s.Version})
+}

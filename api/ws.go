@@ -1,0 +1,118 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v5"
+
+	"github.com/wherehouse/wherehouse/auth"
+	"github.com/wherehouse/wherehouse/storage"
+)
+
+const (
+	wsWriteWait  = 10 * time.Second
+	wsPingPeriod = 30 * time.Second
+	wsPongWait   = wsPingPeriod * 2
+)
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  1024,
+	WriteBufferSize: 16 << 10,
+	CheckOrigin:     sameOrigin,
+}
+
+// sameOrigin refuses cross-site pages: the browser would attach the
+// user's stored credentials to their WebSocket (CSWSH).
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// wsLast serves /ws/last like the Recorder: the client sends "LAST" and
+// gets one frame per last position; after that every new location it may
+// see is pushed as it is stored.
+func (s *Server) wsLast(c *echo.Context) error {
+	me := currentUser(c)
+	conn, err := upgrader.Upgrade(c.Response(), c.Request(), nil)
+	if err != nil {
+		return nil // the upgrader has answered
+	}
+	defer conn.Close()
+	updates, stop := s.Live.Subscribe()
+	defer stop()
+
+	requests := make(chan string, 4)
+	go func() { // reader: owned by this handler, ends when conn closes
+		defer close(requests)
+		conn.SetReadLimit(4096)
+		conn.SetReadDeadline(time.Now().Add(wsPongWait))
+		conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wsPongWait)) })
+		for {
+			_, msg, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			select {
+			case requests <- strings.TrimSpace(string(msg)):
+			default:
+			}
+		}
+	}()
+
+	ping := time.NewTicker(wsPingPeriod)
+	defer ping.Stop()
+	ctx := c.Request().Context()
+	for {
+		select {
+		case req, ok := <-requests:
+			if !ok {
+				return nil
+			}
+			if strings.EqualFold(req, "LAST") {
+				last, err := s.visibleLast(ctx, me, "", "")
+				if err != nil {
+					return err
+				}
+				for i := range last {
+					if err := s.wsSend(conn, &last[i]); err != nil {
+						return nil
+					}
+				}
+			}
+		case m, ok := <-updates:
+			if !ok {
+				return nil
+			}
+			if !auth.CanSee(me, m.User) {
+				continue
+			}
+			if err := s.wsSend(conn, &m); err != nil {
+				return nil
+			}
+		case <-ping.C:
+			conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				return nil
+			}
+		case <-ctx.Done():
+			return nil
+		case <-s.quit:
+			conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+			return nil
+		}
+	}
+}
+
+func (s *Server) wsSend(conn *websocket.Conn, m *storage.Message) error {
+	conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+	return conn.WriteMessage(websocket.TextMessage, appendObject(nil, m.Payload, lastFields(m), nil))
+}

@@ -1,0 +1,154 @@
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/wherehouse/wherehouse/recorder"
+)
+
+// DefaultTopic is what wherehouse subscribes to on an external broker.
+const DefaultTopic = "owntracks/#"
+
+// ExternalConfig configures the client of an external broker.
+type ExternalConfig struct {
+	URL      string // tcp://, ssl://, ws://, wss://
+	User     string
+	Password string
+	Topic    string // default DefaultTopic
+	Share    string // shared-subscription group, "" for none
+	ClientID string // default "wherehouse-<hostname>"
+	TLS      *tls.Config
+}
+
+// External subscribes to an external broker and feeds the recorder.
+type External struct {
+	cfg    ExternalConfig
+	rec    *recorder.Recorder
+	log    *slog.Logger
+	client paho.Client
+}
+
+// NewExternal validates cfg and prepares the client; Run connects.
+func NewExternal(cfg ExternalConfig, rec *recorder.Recorder, log *slog.Logger) (*External, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("broker url %q: want scheme://host:port, e.g. tcp://localhost:1883", cfg.URL)
+	}
+	switch u.Scheme {
+	case "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss":
+	default:
+		return nil, fmt.Errorf("broker url %q: scheme must be tcp, ssl, ws or wss", cfg.URL)
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = DefaultTopic
+	}
+	if cfg.ClientID == "" {
+		host, _ := os.Hostname()
+		cfg.ClientID = "wherehouse-" + host
+		if cfg.Share != "" {
+			cfg.ClientID += "-" + cfg.Share
+		}
+	}
+	return &External{cfg: cfg, rec: rec, log: log}, nil
+}
+
+// Filter is the subscription filter, with the shared-subscription prefix
+// when a group is set.
+func (e *External) Filter() string {
+	if e.cfg.Share != "" {
+		return "$share/" + e.cfg.Share + "/" + e.cfg.Topic
+	}
+	return e.cfg.Topic
+}
+
+// Run connects (retrying with backoff until ctx ends), subscribes at QoS 1
+// with a persistent session, and returns when ctx is cancelled.
+func (e *External) Run(ctx context.Context) error {
+	opts := paho.NewClientOptions().
+		AddBroker(e.cfg.URL).
+		SetClientID(e.cfg.ClientID).
+		SetUsername(e.cfg.User).
+		SetPassword(e.cfg.Password).
+		SetCleanSession(false). // the broker keeps our QoS 1 messages while we are away
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(2 * time.Second).
+		SetMaxReconnectInterval(time.Minute).
+		SetKeepAlive(30 * time.Second).
+		SetOrderMatters(true).
+		// Acks are sent by us after the durable commit, not by paho when
+		// the handler returns.
+		SetAutoAckDisabled(true).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			e.log.Warn("broker connection lost; reconnecting", "broker", e.cfg.URL, "error", err)
+		}).
+		SetOnConnectHandler(func(c paho.Client) {
+			e.log.Info("connected to broker", "broker", e.cfg.URL, "client_id", e.cfg.ClientID)
+			// Subscribing again after each reconnect is harmless with a
+			// persistent session and needed when the broker lost it.
+			tok := c.Subscribe(e.Filter(), 1, e.onMessage)
+			go func() {
+				if tok.WaitTimeout(30*time.Second) && tok.Error() != nil {
+					e.log.Error("broker subscription refused", "filter", e.Filter(), "error", tok.Error())
+				}
+			}()
+		}).
+		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
+			e.log.Debug("reconnecting to broker", "broker", e.cfg.URL)
+		})
+	if e.cfg.TLS != nil {
+		opts.SetTLSConfig(e.cfg.TLS)
+	}
+	opts.ConnectTimeout = 10 * time.Second
+	e.client = paho.NewClient(opts)
+	tok := e.client.Connect()
+	go func() {
+		// With ConnectRetry the token completes on the first success;
+		// meanwhile explain why it is failing.
+		for !tok.WaitTimeout(15 * time.Second) {
+			if ctx.Err() != nil {
+				return
+			}
+			e.log.Warn("still trying to connect to broker; check --broker, credentials and TLS", "broker", e.cfg.URL)
+		}
+		if err := tok.Error(); err != nil {
+			e.log.Error("broker connection failed", "broker", e.cfg.URL, "error", explain(err))
+		}
+	}()
+	<-ctx.Done()
+	e.client.Disconnect(250)
+	return nil
+}
+
+func (e *External) onMessage(_ paho.Client, m paho.Message) {
+	in := recorder.Incoming{Topic: m.Topic(), Payload: m.Payload(), Transport: "broker", Received: time.Now()}
+	if m.Qos() == 0 {
+		e.rec.Accept(in, nil)
+		return
+	}
+	e.rec.Accept(in, func(error) { m.Ack() })
+}
+
+// explain turns common connection errors into advice.
+func explain(err error) error {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "not Authorized"), strings.Contains(s, "bad user name or password"):
+		return fmt.Errorf("%w (check --broker-user and --broker-password)", err)
+	case strings.Contains(s, "certificate"), strings.Contains(s, "tls"):
+		return fmt.Errorf("%w (check the broker's TLS certificate)", err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w (is the broker reachable?)", err)
+	}
+	return err
+}

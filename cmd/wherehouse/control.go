@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/wherehouse/wherehouse/api"
+	"github.com/wherehouse/wherehouse/auth"
+	"github.com/wherehouse/wherehouse/storage"
+	"github.com/wherehouse/wherehouse/storage/embedded"
+)
+
+// userAdmin is what the user commands need, whether the store is open in
+// this process or held by a running server.
+type userAdmin interface {
+	Add(ctx context.Context, name, password string, admin bool) error
+	SetPassword(ctx context.Context, name, password string) error
+	Delete(ctx context.Context, name string) error
+	List(ctx context.Context) ([]api.ControlUser, error)
+}
+
+// openAdmin talks to the running server over its control socket, or, when
+// none runs, opens the store directly. close must be called when done.
+func openAdmin(ctx context.Context, dataDir string) (userAdmin, func() error, error) {
+	sock := filepath.Join(dataDir, socketFile)
+	if controlRunning(sock) {
+		return newControlClient(sock), func() error { return nil }, nil
+	}
+	store, err := embedded.Open(ctx, dataDir, slog.New(slog.DiscardHandler))
+	if errors.Is(err, storage.ErrLocked) {
+		return nil, nil, fmt.Errorf("%w, but its control socket %s does not answer; is it still starting? try again", err, sock)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return directAdmin{auth.NewAccounts(store)}, store.Close, nil
+}
+
+// controlRunning reports whether a server answers on the control socket.
+func controlRunning(sock string) bool {
+	c, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+type directAdmin struct{ *auth.Accounts }
+
+func (d directAdmin) List(ctx context.Context) ([]api.ControlUser, error) {
+	users, err := d.Accounts.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.ControlUser, 0, len(users))
+	for _, u := range users {
+		out = append(out, api.ControlUser{Name: u.Name, Admin: u.Admin, Created: u.Created})
+	}
+	return out, nil
+}
+
+// controlClient speaks HTTP over the control socket.
+type controlClient struct{ hc *http.Client }
+
+func newControlClient(sock string) *controlClient {
+	return &controlClient{hc: &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}},
+	}}
+}
+
+func (c *controlClient) do(ctx context.Context, method, path string, body, out any) error {
+	var rd *bytes.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://wherehouse"+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("talk to the running server: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var ce api.ControlError
+		json.NewDecoder(resp.Body).Decode(&ce)
+		switch ce.Code {
+		case "not_found":
+			return fmt.Errorf("%s: %w", ce.Message, storage.ErrNotFound)
+		case "exists":
+			return fmt.Errorf("%s: %w", ce.Message, storage.ErrExists)
+		}
+		return fmt.Errorf("server: %s", ce.Message)
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+func (c *controlClient) Add(ctx context.Context, name, password string, admin bool) error {
+	return c.do(ctx, http.MethodPost, "/users", api.ControlRequest{Name: name, Password: password, Admin: admin}, nil)
+}
+
+func (c *controlClient) SetPassword(ctx context.Context, name, password string) error {
+	return c.do(ctx, http.MethodPut, "/users/"+url.PathEscape(name)+"/password", api.ControlRequest{Password: password}, nil)
+}
+
+func (c *controlClient) Delete(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/users/"+url.PathEscape(name), nil, nil)
+}
+
+func (c *controlClient) List(ctx context.Context) ([]api.ControlUser, error) {
+	var out []api.ControlUser
+	err := c.do(ctx, http.MethodGet, "/users", nil, &out)
+	return out, err
+}

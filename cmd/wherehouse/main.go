@@ -1,0 +1,64 @@
+// Command wherehouse is a self-hosted location-tracking backend for the
+// OwnTracks apps. See README.md, or run "wherehouse --help".
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wherehouse:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `wherehouse: a self-hosted backend for the OwnTracks apps.
+
+Usage:
+  wherehouse serve [flags]                 run the server (MQTT broker, HTTP API, map)
+  wherehouse user add NAME [--admin]       create a user (password prompted, or --password-stdin)
+  wherehouse user list                     list users
+  wherehouse user del NAME                 delete a user (their data stays)
+  wherehouse user passwd NAME              change a user's password
+  wherehouse version                       print version and build information
+
+Every command takes --data DIR (default ./data) and works whether or not
+"serve" is running. Every flag can also be set as WHEREHOUSE_<FLAG>, e.g.
+WHEREHOUSE_HTTP=:9000. Run "wherehouse COMMAND --help" for a command's flags.
+`
+
+// run is the whole CLI; main only wires the process to it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "user", "users":
+		return runUser(ctx, args[1:], stdin, stdout, stderr)
+	case "version", "--version", "-version":
+		return runVersion(stdout)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

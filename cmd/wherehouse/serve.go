@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/wherehouse/wherehouse/api"
+	"github.com/wherehouse/wherehouse/auth"
+	"github.com/wherehouse/wherehouse/broker"
+	"github.com/wherehouse/wherehouse/frontend"
+	"github.com/wherehouse/wherehouse/recorder"
+	"github.com/wherehouse/wherehouse/storage"
+	"github.com/wherehouse/wherehouse/storage/embedded"
+)
+
+// Defaults of serve's flags.
+const (
+	DefaultData      = "./data"
+	DefaultHTTP      = ":8083"
+	DefaultMQTT      = ":1883"
+	DefaultLogLevel  = "info"
+	DefaultLogFormat = "text"
+
+	socketFile      = "wherehouse.sock"
+	brokerStateFile = "mqtt.db"
+	shutdownTimeout = 10 * time.Second
+	adminName       = "admin"
+)
+
+// serveConfig is everything serve's flags set.
+type serveConfig struct {
+	Data           string
+	HTTP           string
+	MQTT           string
+	MQTTTLS        string
+	TLSCert        string
+	TLSKey         string
+	Broker         string
+	BrokerUser     string
+	BrokerPassword string
+	BrokerTopic    string
+	BrokerShare    string
+	BrokerClientID string
+	MaxPacket      int
+	MaxClients     int
+	LogLevel       string
+	LogFormat      string
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := newFlagSet("serve", "wherehouse serve [flags]", stderr)
+	fs.StringVar(&cfg.Data, "data", DefaultData, "data directory (created if missing)")
+	fs.StringVar(&cfg.HTTP, "http", DefaultHTTP, "HTTP address: API, map, /pub, MQTT over WebSocket at /mqtt")
+	fs.StringVar(&cfg.MQTT, "mqtt", DefaultMQTT, `embedded broker's MQTT TCP address; "off" disables it`)
+	fs.StringVar(&cfg.MQTTTLS, "mqtt-tls", "", "embedded broker's MQTT-over-TLS address (needs --tls-cert and --tls-key), e.g. :8883")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM, full chain)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&cfg.Broker, "broker", "", "external broker URL (tcp://, ssl://, ws://); disables the embedded broker")
+	fs.StringVar(&cfg.BrokerUser, "broker-user", "", "user name on the external broker")
+	fs.StringVar(&cfg.BrokerPassword, "broker-password", "", "password on the external broker")
+	fs.StringVar(&cfg.BrokerTopic, "broker-topic", broker.DefaultTopic, "topic filter to subscribe to on the external broker")
+	fs.StringVar(&cfg.BrokerShare, "broker-share", "", "shared-subscription group: instances in one group split the stream")
+	fs.StringVar(&cfg.BrokerClientID, "broker-client-id", "", `client id on the external broker (default "wherehouse-<hostname>")`)
+	fs.IntVar(&cfg.MaxPacket, "mqtt-max-packet", broker.DefaultMaxPacket, "largest MQTT packet accepted, in bytes")
+	fs.IntVar(&cfg.MaxClients, "mqtt-max-clients", broker.DefaultMaxClients, "most MQTT clients connected at once")
+	fs.StringVar(&cfg.LogLevel, "log-level", DefaultLogLevel, "debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", DefaultLogFormat, "text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, stdout, log)
+}
+
+// serve runs every component until ctx ends, then stops them in reverse
+// order: stop accepting, drain the recorder, close the store.
+func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger) (err error) {
+	sock := filepath.Join(cfg.Data, socketFile)
+	if controlRunning(sock) {
+		return fmt.Errorf("a wherehouse server is already running on %s; stop it first or use another --data", cfg.Data)
+	}
+	store, err := embedded.Open(ctx, cfg.Data, log)
+	if errors.Is(err, storage.ErrLocked) {
+		return fmt.Errorf("%w: is another wherehouse using %s?", err, cfg.Data)
+	}
+	if err != nil {
+		return err
+	}
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+		if cerr := store.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		log.Info("stopped")
+	}()
+
+	accounts := auth.NewAccounts(store)
+	if err := bootstrapAdmin(ctx, accounts, stdout, log); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := recorder.NewMetrics(reg)
+	live := recorder.NewLive(metrics.LiveDropped)
+	rec := recorder.New(store, live, metrics, log, recorder.Options{})
+	var wg sync.WaitGroup
+	wg.Go(func() { rec.Run(ctx) })
+	stops = append(stops, func() { rec.Close(); wg.Wait() })
+
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w (check --tls-cert and --tls-key)", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	var mqttWS http.Handler
+	if cfg.Broker != "" {
+		ext, err := broker.NewExternal(broker.ExternalConfig{
+			URL: cfg.Broker, User: cfg.BrokerUser, Password: cfg.BrokerPassword,
+			Topic: cfg.BrokerTopic, Share: cfg.BrokerShare, ClientID: cfg.BrokerClientID,
+		}, rec, log)
+		if err != nil {
+			return err
+		}
+		extCtx, cancel := context.WithCancel(ctx)
+		var ewg sync.WaitGroup
+		ewg.Go(func() { ext.Run(extCtx) })
+		stops = append(stops, func() { cancel(); ewg.Wait() })
+		log.Info("using external broker", "broker", cfg.Broker, "filter", ext.Filter())
+	} else {
+		tcp := cfg.MQTT
+		if tcp == "off" {
+			tcp = ""
+		}
+		emb, err := broker.NewEmbedded(broker.Config{
+			TCP: tcp, TLS: cfg.MQTTTLS, TLSConfig: tlsConfig,
+			MaxPacket: cfg.MaxPacket, MaxClients: cfg.MaxClients,
+			StateFile: filepath.Join(cfg.Data, brokerStateFile),
+		}, accounts, rec, reg, log)
+		if err != nil {
+			return err
+		}
+		if err := emb.Start(); err != nil {
+			return err
+		}
+		stops = append(stops, func() { emb.Close() })
+		mqttWS = emb
+		if a := emb.Addr("tcp"); a != "" {
+			log.Info("listening", "service", "mqtt", "addr", a)
+		}
+		if a := emb.Addr("tls"); a != "" {
+			log.Info("listening", "service", "mqtts", "addr", a)
+		}
+	}
+
+	apiServer := api.New(api.Deps{
+		Store: store, Accounts: accounts, Live: live, Version: version, Log: log,
+		Gatherer: reg, MQTT: mqttWS, Frontend: frontend.Handler(),
+	})
+	httpLn, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("listen for http on %s: %w (is something else using the port? try --http)", cfg.HTTP, err)
+	}
+	httpSrv := &http.Server{Handler: apiServer, ReadHeaderTimeout: 10 * time.Second}
+	stops = append(stops, serveHTTP(httpSrv, httpLn, apiServer.Close, log))
+	log.Info("listening", "service", "http", "addr", httpLn.Addr().String())
+
+	os.Remove(sock) // stale from a crash; we hold the store lock
+	ctlLn, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("open control socket %s: %w", sock, err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ctlLn.Close()
+		return fmt.Errorf("restrict control socket: %w", err)
+	}
+	ctlSrv := &http.Server{Handler: api.Control(accounts, log), ReadHeaderTimeout: 10 * time.Second}
+	stops = append(stops, serveHTTP(ctlSrv, ctlLn, func() {}, log))
+
+	fmt.Fprintf(stdout, "wherehouse %s ready: open http://%s/ (data in %s)\n", version, displayAddr(httpLn.Addr()), cfg.Data)
+	log.Info("ready", "version", version, "data", cfg.Data)
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}
+
+// serveHTTP serves srv on ln in the background and returns its stop function.
+func serveHTTP(srv *http.Server, ln net.Listener, closeLong func(), log *slog.Logger) func() {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "addr", ln.Addr().String(), "error", err)
+		}
+	})
+	return func() {
+		closeLong()
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
+		wg.Wait()
+	}
+}
+
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// bootstrapAdmin creates the admin user on first start, with the password
+// from WHEREHOUSE_ADMIN_PASSWORD or a random one printed once.
+func bootstrapAdmin(ctx context.Context, accounts *auth.Accounts, stdout io.Writer, log *slog.Logger) error {
+	users, err := accounts.List(ctx)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return nil
+	}
+	password, generated := os.Getenv("WHEREHOUSE_ADMIN_PASSWORD"), false
+	if password == "" {
+		password, generated = auth.RandomPassword(), true
+	}
+	if err := accounts.Add(ctx, adminName, password, true); err != nil {
+		return fmt.Errorf("create first user %s: %w", adminName, err)
+	}
+	log.Info("created first user", "user", adminName)
+	if generated {
+		fmt.Fprintf(stdout, "\nCreated user %q with password:\n\n    %s\n\nIt is shown only this once. Change it with: wherehouse user passwd %s\n\n", adminName, password, adminName)
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package embedded
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/fnv"
+	"math"
+
+	"github.com/wherehouse/wherehouse/storage"
+)
+
+// bbolt layout (history.db):
+//
+//	meta/schema                      -> uint64 schema version
+//	hist/<user>/<device>/loc/<key>   -> location records
+//	hist/<user>/<device>/msg/<key>   -> every other message type
+//
+// <key> is tst (8 bytes, big endian) followed by an 8-byte FNV-1a hash of
+// _type and payload, so a device's records sort by fix time, the same message
+// received twice lands on the same key, and two different messages with the
+// same tst both fit.
+var (
+	bucketMeta = []byte("meta")
+	bucketHist = []byte("hist")
+	bucketLoc  = []byte("loc")
+	bucketMsg  = []byte("msg")
+	keySchema  = []byte("schema")
+)
+
+// buntdb layout (state.db).
+const (
+	prefixUser = "user:" // user:<name> -> JSON storage.User
+	prefixLast = "last:" // last:<user>/<device> -> JSON lastRecord
+)
+
+const (
+	keyLen        = 16
+	valueVersion  = 1
+	schemaVersion = 1
+)
+
+func userKey(name string) string { return prefixUser + name }
+
+func lastKey(user, device string) string { return prefixLast + user + "/" + device }
+
+func recordKey(tst int64, h uint64) []byte {
+	k := make([]byte, keyLen)
+	binary.BigEndian.PutUint64(k, uint64(tst))
+	binary.BigEndian.PutUint64(k[8:], h)
+	return k
+}
+
+func tstKey(tst int64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, uint64(tst))
+	return k
+}
+
+func keyTST(k []byte) int64 { return int64(binary.BigEndian.Uint64(k)) }
+
+func messageHash(m *storage.Message) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(m.Type))
+	h.Write([]byte{0})
+	h.Write(m.Payload)
+	return h.Sum64()
+}
+
+// encodeValue lays a record out as: version, lat, lon (float64 bits),
+// uvarint received-ms, uvarint-prefixed topic and type, then the payload.
+func encodeValue(m *storage.Message) []byte {
+	b := make([]byte, 0, 17+2*binary.MaxVarintLen64+len(m.Topic)+len(m.Type)+len(m.Payload)+4)
+	b = append(b, valueVersion)
+	b = binary.BigEndian.AppendUint64(b, math.Float64bits(m.Lat))
+	b = binary.BigEndian.AppendUint64(b, math.Float64bits(m.Lon))
+	b = binary.AppendUvarint(b, uint64(m.Received))
+	b = binary.AppendUvarint(b, uint64(len(m.Topic)))
+	b = append(b, m.Topic...)
+	b = binary.AppendUvarint(b, uint64(len(m.Type)))
+	b = append(b, m.Type...)
+	return append(b, m.Payload...)
+}
+
+var errCorrupt = errors.New("corrupt record")
+
+// decodeValue fills m from a stored value, copying every byte out of v
+// (bbolt memory is only valid inside its transaction).
+func decodeValue(v []byte, m *storage.Message) error {
+	if len(v) < 17 || v[0] != valueVersion {
+		return errCorrupt
+	}
+	m.Lat = math.Float64frombits(binary.BigEndian.Uint64(v[1:]))
+	m.Lon = math.Float64frombits(binary.BigEndian.Uint64(v[9:]))
+	v = v[17:]
+	rcv, n := binary.Uvarint(v)
+	if n <= 0 {
+		return errCorrupt
+	}
+	m.Received = int64(rcv)
+	v = v[n:]
+	var s string
+	var err error
+	if s, v, err = readString(v); err != nil {
+		return err
+	}
+	m.Topic = s
+	if s, v, err = readString(v); err != nil {
+		return err
+	}
+	m.Type = s
+	m.Payload = bytes.Clone(v)
+	return nil
+}
+
+func readString(v []byte) (string, []byte, error) {
+	l, n := binary.Uvarint(v)
+	if n <= 0 || uint64(len(v)-n) < l {
+		return "", nil, errCorrupt
+	}
+	return string(v[n : n+int(l)]), v[n+int(l):], nil
+}
+
+// samePayload reports whether a stored value holds exactly m's type and payload.
+func samePayload(v []byte, m *storage.Message) bool {
+	var got storage.Message
+	if decodeValue(v, &got) != nil {
+		return false
+	}
+	return got.Type == m.Type && bytes.Equal(got.Payload, m.Payload)
+}

@@ -1,0 +1,229 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/wherehouse/wherehouse/storage"
+)
+
+// readChunk is how many records one read transaction hands out. Long scans
+// are split so a slow HTTP client never holds a transaction open (which
+// would stall bbolt's writer when the file grows).
+const readChunk = 1024
+
+// maxTST bounds range ends so tst+1 cannot overflow.
+const maxTST = 1 << 62
+
+// Append stores msgs in one durable transaction (one fsync for the batch).
+func (s *Store) Append(ctx context.Context, msgs []storage.Message) ([]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dup := make([]bool, len(msgs))
+	newest := make(map[string]*storage.Message)
+	err := s.hist.Update(func(tx *bolt.Tx) error {
+		hist := tx.Bucket(bucketHist)
+		buckets := make(map[string]*bolt.Bucket)
+		for i := range msgs {
+			m := &msgs[i]
+			kind := bucketMsg
+			if m.IsLocation() {
+				kind = bucketLoc
+			}
+			id := m.User + "/" + m.Device + "/" + string(kind)
+			b := buckets[id]
+			if b == nil {
+				var err error
+				if b, err = deviceBucket(hist, m.User, m.Device, kind); err != nil {
+					return err
+				}
+				b.FillPercent = 0.9 // keys mostly arrive in ascending tst order
+				buckets[id] = b
+			}
+			stored, err := putOnce(b, m)
+			if err != nil {
+				return err
+			}
+			dup[i] = !stored
+			if stored && m.IsLocation() {
+				dk := m.User + "/" + m.Device
+				if cur := newest[dk]; cur == nil || newerThan(m, cur) {
+					newest[dk] = m
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append %d messages: %w", len(msgs), err)
+	}
+	if len(newest) > 0 {
+		if err := s.updateLast(newest); err != nil {
+			return dup, err
+		}
+	}
+	return dup, nil
+}
+
+func deviceBucket(hist *bolt.Bucket, user, device string, kind []byte) (*bolt.Bucket, error) {
+	ub, err := hist.CreateBucketIfNotExists([]byte(user))
+	if err != nil {
+		return nil, fmt.Errorf("create bucket for user %q: %w", user, err)
+	}
+	db, err := ub.CreateBucketIfNotExists([]byte(device))
+	if err != nil {
+		return nil, fmt.Errorf("create bucket for device %q: %w", device, err)
+	}
+	kb, err := db.CreateBucketIfNotExists(kind)
+	if err != nil {
+		return nil, fmt.Errorf("create %s bucket: %w", kind, err)
+	}
+	return kb, nil
+}
+
+// putOnce stores m unless the identical message is already there. A hash
+// collision between different payloads moves on to the next hash value.
+func putOnce(b *bolt.Bucket, m *storage.Message) (bool, error) {
+	h := messageHash(m)
+	for range 16 {
+		k := recordKey(m.TST, h)
+		v := b.Get(k)
+		if v == nil {
+			if err := b.Put(k, encodeValue(m)); err != nil {
+				return false, fmt.Errorf("put record: %w", err)
+			}
+			return true, nil
+		}
+		if samePayload(v, m) {
+			return false, nil
+		}
+		h++
+	}
+	return false, fmt.Errorf("too many hash collisions at tst %d", m.TST)
+}
+
+func newerThan(a, b *storage.Message) bool {
+	if a.TST != b.TST {
+		return a.TST > b.TST
+	}
+	return a.Received >= b.Received
+}
+
+// Locations streams the matching locations in ascending tst order.
+func (s *Store) Locations(ctx context.Context, q storage.LocationQuery, fn func(*storage.Message) error) error {
+	if q.From > q.To {
+		return nil
+	}
+	q.From = max(q.From, 0)
+	q.To = min(q.To, maxTST)
+	if q.Limit > 0 {
+		return s.newestLocations(ctx, q, fn)
+	}
+	start := tstKey(q.From)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch, next, err := s.readForward(q, start)
+		if err != nil {
+			return err
+		}
+		for i := range batch {
+			if err := fn(&batch[i]); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		start = next
+	}
+}
+
+// readForward reads up to readChunk records from start and returns the key
+// to continue from (nil at the end of the range).
+func (s *Store) readForward(q storage.LocationQuery, start []byte) ([]storage.Message, []byte, error) {
+	var out []storage.Message
+	var next []byte
+	err := s.hist.View(func(tx *bolt.Tx) error {
+		b := locBucket(tx, q.User, q.Device)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(start); k != nil; k, v = c.Next() {
+			if len(k) != keyLen || keyTST(k) > q.To {
+				return nil
+			}
+			if len(out) == readChunk {
+				next = bytes.Clone(k)
+				return nil
+			}
+			m := storage.Message{User: q.User, Device: q.Device, TST: keyTST(k)}
+			if err := decodeValue(v, &m); err != nil {
+				return fmt.Errorf("read %s/%s at tst %d: %w", q.User, q.Device, m.TST, err)
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// newestLocations collects the newest q.Limit matches walking backwards,
+// then hands them out oldest first. Memory is bounded by the limit.
+func (s *Store) newestLocations(ctx context.Context, q storage.LocationQuery, fn func(*storage.Message) error) error {
+	var out []storage.Message
+	err := s.hist.View(func(tx *bolt.Tx) error {
+		b := locBucket(tx, q.User, q.Device)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		k, v := c.Seek(tstKey(q.To + 1))
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; k != nil && len(out) < q.Limit; k, v = c.Prev() {
+			if keyTST(k) < q.From {
+				break
+			}
+			m := storage.Message{User: q.User, Device: q.Device, TST: keyTST(k)}
+			if err := decodeValue(v, &m); err != nil {
+				return fmt.Errorf("read %s/%s at tst %d: %w", q.User, q.Device, m.TST, err)
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := len(out) - 1; i >= 0; i-- {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(&out[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func locBucket(tx *bolt.Tx, user, device string) *bolt.Bucket {
+	ub := tx.Bucket(bucketHist).Bucket([]byte(user))
+	if ub == nil {
+		return nil
+	}
+	db := ub.Bucket([]byte(device))
+	if db == nil {
+		return nil
+	}
+	return db.Bucket(bucketLoc)
+}

@@ -1,0 +1,119 @@
+package embedded
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tidwall/buntdb"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/wherehouse/wherehouse/storage"
+)
+
+// File names inside the data directory.
+const (
+	HistoryFile = "history.db"
+	StateFile   = "state.db"
+)
+
+// lockTimeout is how long Open waits for another process to release the
+// history file before it reports storage.ErrLocked.
+const lockTimeout = 200 * time.Millisecond
+
+// Store is the embedded backend.
+type Store struct {
+	hist  *bolt.DB
+	state *buntdb.DB
+	log   *slog.Logger
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in dir. It fails with
+// storage.ErrLocked when another process has it open.
+func Open(ctx context.Context, dir string, log *slog.Logger) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
+	}
+	histPath := filepath.Join(dir, HistoryFile)
+	hist, err := bolt.Open(histPath, 0o600, &bolt.Options{
+		Timeout:         lockTimeout,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30, // address space only; avoids remaps that wait for readers
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w", histPath, storage.ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open history db %s: %w", histPath, err)
+	}
+	s := &Store{hist: hist, log: log}
+	if err := s.migrate(); err != nil {
+		hist.Close()
+		return nil, err
+	}
+	// buntdb has no lock of its own; the bbolt lock above guards it.
+	statePath := filepath.Join(dir, StateFile)
+	state, err := buntdb.Open(statePath)
+	if err != nil {
+		hist.Close()
+		return nil, fmt.Errorf("open state db %s: %w", statePath, err)
+	}
+	if err := state.SetConfig(buntdb.Config{
+		SyncPolicy:           buntdb.EverySecond,
+		AutoShrinkPercentage: 100,
+		AutoShrinkMinSize:    32 << 20,
+	}); err != nil {
+		state.Close()
+		hist.Close()
+		return nil, fmt.Errorf("configure state db: %w", err)
+	}
+	s.state = state
+	if err := s.reconcileLast(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate() error {
+	return s.hist.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return fmt.Errorf("create meta bucket: %w", err)
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketHist); err != nil {
+			return fmt.Errorf("create history bucket: %w", err)
+		}
+		var v uint64
+		if b := meta.Get(keySchema); len(b) == 8 {
+			v = binary.BigEndian.Uint64(b)
+		}
+		if v > schemaVersion {
+			return fmt.Errorf("schema version %d, this binary knows %d: %w", v, schemaVersion, storage.ErrNewerSchema)
+		}
+		// Numbered migrations from v to schemaVersion go here.
+		return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, schemaVersion))
+	})
+}
+
+// Close flushes and closes both files.
+func (s *Store) Close() error {
+	var errs []error
+	if s.state != nil {
+		if err := s.state.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close state db: %w", err))
+		}
+	}
+	if err := s.hist.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close history db: %w", err))
+	}
+	return errors.Join(errs...)
+}
