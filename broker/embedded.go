@@ -104,7 +104,7 @@ func NewEmbedded(cfg Config, accounts *auth.Accounts, rec *recorder.Recorder, re
 	}
 	if cfg.TCP != "" {
 		if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: listenerTCP, Address: cfg.TCP})); err != nil {
-			return nil, fmt.Errorf("listen for mqtt on %s: %w", cfg.TCP, err)
+			return nil, fmt.Errorf("listen for mqtt on %s: %w (is another broker such as mosquitto using the port? use --mqtt ADDR or --mqtt off)", cfg.TCP, err)
 		}
 	}
 	if cfg.TLS != "" {

@@ -106,13 +106,18 @@ func (s *Store) reconcileLast(ctx context.Context) error {
 
 // LastLocations returns the newest location per device.
 func (s *Store) LastLocations(ctx context.Context, user, device string) ([]storage.Message, error) {
-	pattern := prefixLast + "*"
+	// A prefix scan, not a buntdb pattern: user names may contain '\',
+	// '*' or '?', which patterns treat specially.
+	prefix := prefixLast
 	if user != "" {
-		pattern = prefixLast + user + "/*"
+		prefix = prefixLast + user + "/"
 	}
 	var out []storage.Message
 	err := s.state.View(func(tx *buntdb.Tx) error {
-		return tx.AscendKeys(pattern, func(key, value string) bool {
+		return tx.AscendGreaterOrEqual("", prefix, func(key, value string) bool {
+			if !strings.HasPrefix(key, prefix) {
+				return false
+			}
 			u, d, ok := strings.Cut(strings.TrimPrefix(key, prefixLast), "/")
 			if !ok || (user != "" && u != user) || (device != "" && d != device) {
 				return true

@@ -1,0 +1,52 @@
+# wherehouse — run `make` for the list of targets.
+SHELL := bash
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+GO ?= go
+DATA ?= ./data
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: frontend
+frontend: ## build the web app into frontend/dist (needs node and npm)
+	@if [ -f frontend/package.json ]; then \
+		if command -v npm >/dev/null; then \
+			cd frontend && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund) && npm run build; \
+		else echo "npm not found: the map app is skipped (install Node.js to build it)"; fi; \
+	fi
+
+.PHONY: build
+build: frontend ## build the web app, then bin/wherehouse
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/wherehouse ./cmd/wherehouse
+
+.PHONY: run
+run: build ## build and start the server with the embedded broker, data in ./data
+	./bin/wherehouse serve --data $(DATA)
+
+.PHONY: test
+test: ## vet, then every test with the race detector (integration tests included)
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for a while (FUZZTIME=30s)
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./recorder/
+	$(GO) test -run XXX -fuzz FuzzOpenEnvelope -fuzztime $${FUZZTIME:-30s} ./crypto/
+
+.PHONY: lint
+lint: ## gofmt and vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: bench
+bench: build ## benchmarks and load test, side by side with a mosquitto baseline
+	bash bench/run.sh
+
+.PHONY: clean
+clean: ## remove build output (not ./data)
+	rm -rf bin frontend/node_modules
+	find frontend/dist -mindepth 1 ! -name .gitkeep -delete 2>/dev/null || true
