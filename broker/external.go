@@ -98,8 +98,13 @@ func (e *External) Run(ctx context.Context) error {
 			// persistent session and needed when the broker lost it.
 			tok := c.Subscribe(e.Filter(), 1, e.onMessage)
 			go func() {
-				if tok.WaitTimeout(30*time.Second) && tok.Error() != nil {
+				switch {
+				case !tok.WaitTimeout(30 * time.Second):
+					e.log.Warn("broker subscription not confirmed", "filter", e.Filter())
+				case tok.Error() != nil:
 					e.log.Error("broker subscription refused", "filter", e.Filter(), "error", tok.Error())
+				default:
+					e.log.Info("subscribed", "filter", e.Filter())
 				}
 			}()
 		}).

@@ -1,0 +1,445 @@
+#!/usr/bin/env bash
+# bench/run.sh — wherehouse's benchmark; `make bench` runs it.
+#
+# Measures, side by side with a plain mosquitto in the same run:
+#   1. Go micro-benchmarks (go test -bench).
+#   2. Durably stored messages/s through the embedded broker (QoS 1 acks),
+#      checked against wherehouse_messages_stored_total.
+#   3. The same while the HTTP API is queried in a loop.
+#   4. mosquitto's QoS 1 relay ceiling: deliveries/s to one subscriber.
+#   5. wherehouse behind that mosquitto (--broker): stored/s as % of the ceiling.
+#   6. Query latency on a month of one device, RSS, startup time.
+# Numbers are printed, never asserted: a missed target does not fail the run.
+# Everything listens on 127.0.0.1 only; data lives in a temporary directory
+# that is removed at the end; logs and the summary are kept (path printed).
+#
+# Settings (environment):
+#   BENCH_PUBLISHERS     publisher connections               (10)
+#   BENCH_MESSAGES       messages per publisher              (20000)
+#   BENCH_MONTH_POINTS   points loaded into the month device (100000)
+#   BENCH_QUERY_WORKERS  HTTP query loops during step 3      (1)
+#   BENCH_GO             0 skips step 1                      (1)
+#   BENCH_GOFLAGS        extra go test flags, e.g. -benchtime=2s
+#   BENCH_RESULTS        where logs and summary go           ($TMPDIR/wherehouse-bench-<time>)
+#   MOSQUITTO            mosquitto binary                    (mosquitto on PATH, /usr/sbin/mosquitto)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+PUBLISHERS=${BENCH_PUBLISHERS:-10}
+MESSAGES=${BENCH_MESSAGES:-20000}
+MONTH_POINTS=${BENCH_MONTH_POINTS:-100000}
+QUERY_WORKERS=${BENCH_QUERY_WORKERS:-1}
+GO_BENCH=${BENCH_GO:-1}
+TOTAL=$((PUBLISHERS * MESSAGES))
+
+# Fixed tst ranges, so runs are comparable: steps 2, 3 and 5 write one fix
+# per second from 2025-03-01; the month device gets MONTH_POINTS fixes from
+# 2025-01-01, 26 s apart (100000 points: ~3,300 a day, 30 days).
+TST_LOAD=1740787200 # 2025-03-01T00:00:00Z
+TST_MONTH=1735689600 # 2025-01-01T00:00:00Z
+MONTH_STEP=26
+DAY_FROM=2025-01-15T00:00:00 DAY_TO=2025-01-15T23:59:59
+MONTH_FROM=2025-01-01T00:00:00 MONTH_TO=2025-01-31T23:59:59
+
+# Hard bounds, so a wedged server cannot hang the run.
+LOADGEN_TIMEOUT=150s
+GO_BENCH_TIMEOUT=240
+
+# The servers must see only the flags given here.
+while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^WHEREHOUSE_' || true)
+
+PASSWORD="bench-$RANDOM$RANDOM$RANDOM"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/wherehouse-bench.XXXXXX")
+RESULTS=${BENCH_RESULTS:-${TMPDIR:-/tmp}/wherehouse-bench-$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$RESULTS" "$WORK/bin"
+
+PIDS=()
+stop_pid() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM
+	for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+	rm -rf "$WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '\n== %s\n' "$*"; }
+warn() { printf 'bench: %s\n' "$*" >&2; }
+now_ns() { date +%s%N; }
+
+# free_port prints a loopback port nothing listens on, not handed out before.
+USED_PORTS=" "
+free_port() {
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((20000 + RANDOM % 40000))
+		[[ $USED_PORTS == *" $p "* ]] && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			USED_PORTS+="$p "
+			echo "$p"
+			return 0
+		fi
+	done
+	warn "no free port found on 127.0.0.1"
+	return 1
+}
+
+# wait_http URL SECONDS: until URL answers 2xx.
+wait_http() {
+	local deadline=$((SECONDS + $2))
+	until curl -fs -o /dev/null "$1"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.05
+	done
+}
+
+# wait_port PORT SECONDS: until something listens on 127.0.0.1:PORT.
+wait_port() {
+	local deadline=$((SECONDS + $2))
+	until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.05
+	done
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+
+# field LINE NAME prints NAME's value from a RESULT line ("" when absent).
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+
+# loadgen ARGS...: runs the generator, logs everything, prints the RESULT
+# line (empty when the generator could not even start).
+loadgen() {
+	local out
+	out=$("$WORK/bin/loadgen" -timeout "$LOADGEN_TIMEOUT" "$@" 2>>"$RESULTS/loadgen.log") ||
+		warn "loadgen $1 $2: run incomplete (see $RESULTS/loadgen.log)"
+	printf '%s\n' "$out" >>"$RESULTS/loadgen.log"
+	grep '^RESULT ' <<<"$out" || true
+}
+
+# start_wherehouse NAME DATA HTTP_PORT ARGS...: starts serve in the
+# background, sets SERVER_PID, waits for /healthz.
+SERVER_PID=
+start_wherehouse() {
+	local name=$1 data=$2 http=$3
+	shift 3
+	WHEREHOUSE_ADMIN_PASSWORD=$PASSWORD "$WORK/bin/wherehouse" serve --data "$data" \
+		--http "127.0.0.1:$http" "$@" >>"$RESULTS/$name.log" 2>&1 &
+	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
+	if ! wait_http "http://127.0.0.1:$http/healthz" 30; then
+		warn "wherehouse $name did not become healthy; log: $RESULTS/$name.log"
+		tail -20 "$RESULTS/$name.log" >&2
+		return 1
+	fi
+}
+
+MOSQ_PID=
+start_mosquitto() {
+	"$MOSQUITTO" -c "$WORK/mosquitto.conf" >>"$RESULTS/mosquitto.log" 2>&1 &
+	MOSQ_PID=$!
+	PIDS+=("$MOSQ_PID")
+	if ! wait_port "$MOSQ_PORT" 10; then
+		warn "mosquitto did not start; log: $RESULTS/mosquitto.log"
+		return 1
+	fi
+}
+
+find_mosquitto() {
+	MOSQUITTO=${MOSQUITTO:-$(command -v mosquitto || true)}
+	[[ -z $MOSQUITTO && -x /usr/sbin/mosquitto ]] && MOSQUITTO=/usr/sbin/mosquitto
+	if [[ -z $MOSQUITTO && $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+		say "installing mosquitto (apt-get)"
+		apt-get install -y --no-install-recommends mosquitto >>"$RESULTS/apt.log" 2>&1 ||
+			{ apt-get update >>"$RESULTS/apt.log" 2>&1 && apt-get install -y --no-install-recommends mosquitto >>"$RESULTS/apt.log" 2>&1; } || true
+		[[ -x /usr/sbin/mosquitto ]] && MOSQUITTO=/usr/sbin/mosquitto
+	fi
+	if [[ -z $MOSQUITTO ]]; then
+		warn "mosquitto not found: the baseline and external-broker steps are skipped."
+		warn "install it (Debian/Ubuntu: sudo apt-get install mosquitto; macOS: brew install mosquitto) or set MOSQUITTO=/path/to/mosquitto"
+	fi
+}
+
+# median of the numbers on stdin.
+median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]; else print ""}'; }
+
+# Values for the summary; "n/a" until measured.
+declare -A R
+
+##########################################################################
+say "machine"
+{
+	echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "cpus:    $(nproc) × $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null)"
+	echo "kernel:  $(uname -sr)"
+	echo "memory:  $(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo 2>/dev/null)"
+	echo "go:      $(go version)"
+	echo "load:    $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) (1/5/15 min, before the run)"
+	echo "workers: $PUBLISHERS publishers × $MESSAGES messages, QoS 1, retained, inflight 200"
+	echo "results: $RESULTS"
+} | tee "$RESULTS/machine.txt"
+
+say "build"
+go build -o "$WORK/bin/wherehouse" ./cmd/wherehouse
+go build -o "$WORK/bin/loadgen" ./bench/loadgen
+echo "built wherehouse and loadgen in $WORK/bin"
+find_mosquitto
+
+##########################################################################
+say "1. Go micro-benchmarks (go test -run XXX -bench . -benchmem ./...)"
+if [[ $GO_BENCH == 1 ]]; then
+	# shellcheck disable=SC2086 # BENCH_GOFLAGS is a list of flags
+	if ! timeout "$GO_BENCH_TIMEOUT" go test -run XXX -bench . -benchmem ${BENCH_GOFLAGS:-} ./... 2>&1 |
+		tee "$RESULTS/gobench.txt"; then
+		warn "go test -bench failed or timed out (${GO_BENCH_TIMEOUT}s); continuing (output in $RESULTS/gobench.txt)"
+	fi
+else
+	echo "skipped (BENCH_GO=0)"
+fi
+
+##########################################################################
+say "2. embedded broker: $PUBLISHERS publishers × $MESSAGES, QoS 1 → durably stored/s"
+A_HTTP=$(free_port)
+A_MQTT=$(free_port)
+A_DATA=$WORK/store
+start_wherehouse wherehouse "$A_DATA" "$A_HTTP" --mqtt "127.0.0.1:$A_MQTT"
+A_PID=$SERVER_PID
+A_URL=http://127.0.0.1:$A_HTTP
+res=$(loadgen -name embedded -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
+	-publishers "$PUBLISHERS" -messages "$MESSAGES" -topic 'owntracks/load{n}/dev{n}' \
+	-tst-start "$TST_LOAD" -tst-step 1 -metrics "$A_URL/metrics")
+echo "${res:-no result}"
+R[embedded_rate]=$(field "$res" rate)
+R[embedded_p50]=$(field "$res" p50_ms)
+R[embedded_p99]=$(field "$res" p99_ms)
+R[embedded_check]="stored $(field "$res" stored) of sent $TOTAL"
+if [[ -n $res && $(field "$res" stored) == "$TOTAL" && $(field "$res" msgs) == "$TOTAL" ]]; then
+	R[embedded_ok]=yes
+else
+	R[embedded_ok]=NO
+fi
+echo "check via /metrics: ${R[embedded_check]} → ${R[embedded_ok]}"
+
+##########################################################################
+say "3. embedded broker while querying the HTTP API ($QUERY_WORKERS loop: /api/0/last, /api/0/locations 1 h ≈ 3600 points)"
+QUERY="user=load0&device=dev0&from=2025-03-01T00:00:00&to=2025-03-01T00:59:59"
+res=$(loadgen -name querying -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
+	-publishers "$PUBLISHERS" -messages "$MESSAGES" -topic 'owntracks/query{n}/dev{n}' \
+	-tst-start "$TST_LOAD" -tst-step 1 -metrics "$A_URL/metrics" \
+	-query-base "$A_URL" -query-params "$QUERY" -query-workers "$QUERY_WORKERS")
+echo "${res:-no result}"
+R[query_rate]=$(field "$res" rate)
+R[query_qps]=$(field "$res" qps)
+R[query_p50]=$(field "$res" q_p50_ms)
+R[query_p99]=$(field "$res" q_p99_ms)
+R[query_points]=$(field "$res" q_points)
+R[query_ok]=$([[ -n $res && $(field "$res" stored) == "$TOTAL" && $(field "$res" q_errors) == 0 ]] && echo yes || echo NO)
+
+##########################################################################
+if [[ -n $MOSQUITTO ]]; then
+	say "4. baseline: mosquitto relay ceiling, same publishers, one QoS 1 subscriber counting"
+	MOSQ_PORT=$(free_port)
+	# Minimal and not durable. max_queued_messages is raised from 1000 so
+	# mosquitto queues rather than drops for a subscriber that falls behind
+	# (the test is for throughput, and a drop would read as a loss);
+	# max_inflight_messages stays at its default of 20.
+	cat >"$WORK/mosquitto.conf" <<-EOF
+		listener $MOSQ_PORT 127.0.0.1
+		allow_anonymous true
+		persistence false
+		max_queued_messages 10000000
+		log_dest stderr
+		log_type error
+		log_type warning
+	EOF
+	start_mosquitto
+	echo "$("$MOSQUITTO" -h 2>&1 | head -1), port $MOSQ_PORT"
+	res=$(loadgen -name mosquitto -broker "tcp://127.0.0.1:$MOSQ_PORT" -count-sub \
+		-publishers "$PUBLISHERS" -messages "$MESSAGES" -topic 'owntracks/load{n}/dev{n}' \
+		-tst-start "$TST_LOAD" -tst-step 1)
+	echo "${res:-no result}"
+	R[relay_rate]=$(field "$res" sub_rate)
+	R[relay_pub_rate]=$(field "$res" rate)
+	R[relay_p50]=$(field "$res" p50_ms)
+	R[relay_p99]=$(field "$res" p99_ms)
+	R[relay_ok]=$([[ -n $res && $(field "$res" sub_msgs) == "$TOTAL" ]] && echo yes || echo NO)
+	# A fresh mosquitto for step 5: no retained messages from this step.
+	stop_pid "$MOSQ_PID"
+
+	##########################################################################
+	say "5. external broker: wherehouse --broker mosquitto --mqtt off; stored/s vs relay ceiling"
+	start_mosquitto
+	B_HTTP=$(free_port)
+	start_wherehouse wherehouse-external "$WORK/store-external" "$B_HTTP" --mqtt off \
+		--broker "tcp://127.0.0.1:$MOSQ_PORT" --broker-client-id "wherehouse-bench-$$"
+	B_PID=$SERVER_PID
+	B_URL=http://127.0.0.1:$B_HTTP
+	# wherehouse subscribes asynchronously after connecting: publish probes
+	# until one is stored, so the measured run loses nothing to a late
+	# subscription.
+	subscribed=
+	for ((i = 0; i < 20; i++)); do
+		probe=$(LOADGEN_TIMEOUT=2s loadgen -name probe -broker "tcp://127.0.0.1:$MOSQ_PORT" \
+			-publishers 1 -messages 1 -topic owntracks/probe/dev -metrics "$B_URL/metrics" \
+			-http-user admin -http-password "$PASSWORD")
+		if [[ $(field "$probe" complete) == true ]]; then
+			subscribed=yes
+			break
+		fi
+	done
+	[[ -n $subscribed ]] || warn "wherehouse did not store a probe through mosquitto; measuring anyway"
+	res=$(loadgen -name external -broker "tcp://127.0.0.1:$MOSQ_PORT" \
+		-publishers "$PUBLISHERS" -messages "$MESSAGES" -topic 'owntracks/load{n}/dev{n}' \
+		-tst-start "$TST_LOAD" -tst-step 1 -metrics "$B_URL/metrics" \
+		-http-user admin -http-password "$PASSWORD")
+	echo "${res:-no result}"
+	R[external_rate]=$(field "$res" store_rate)
+	R[external_ok]=$([[ -n $res && $(field "$res" stored) == "$TOTAL" ]] && echo yes || echo NO)
+	if [[ -n ${R[external_rate]} && -n ${R[relay_rate]} && ${R[relay_rate]} != 0 ]]; then
+		R[external_pct]=$(awk -v a="${R[external_rate]}" -v b="${R[relay_rate]}" 'BEGIN {printf "%.0f", 100 * a / b}')
+	fi
+	echo "stored ${R[external_rate]:-?}/s = ${R[external_pct]:-?}% of the relay ceiling ${R[relay_rate]:-?}/s"
+	stop_pid "$B_PID"
+	stop_pid "$MOSQ_PID"
+else
+	say "4./5. skipped: no mosquitto"
+fi
+
+##########################################################################
+say "6. queries on a month: $MONTH_POINTS points for month/phone, $MONTH_STEP s apart from $MONTH_FROM"
+res=$(loadgen -name month -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
+	-publishers 1 -messages "$MONTH_POINTS" -inflight 1000 -topic owntracks/month/phone \
+	-tst-start "$TST_MONTH" -tst-step "$MONTH_STEP" -metrics "$A_URL/metrics")
+echo "${res:-no result}"
+R[month_load_rate]=$(field "$res" rate)
+R[rss_loaded]=$(rss_kib "$A_PID")
+echo "store: $(du -sh "$A_DATA" | cut -f1) on disk; server RSS after loading: $(mib "${R[rss_loaded]}") MiB"
+
+# Sample RSS while the queries run.
+echo 0 >"$WORK/rss_peak"
+(
+	peak=0
+	while kill -0 "$A_PID" 2>/dev/null; do
+		r=$(rss_kib "$A_PID")
+		if ((r > peak)); then
+			peak=$r
+			echo "$peak" >"$WORK/rss_peak"
+		fi
+		sleep 0.02
+	done
+) &
+SAMPLER=$!
+PIDS+=("$SAMPLER")
+
+# time_query NAME URL: five runs, prints and records the median in ms.
+time_query() {
+	local name=$1 url=$2 i t times=()
+	for ((i = 0; i < 5; i++)); do
+		t=$(curl -fsS -u "admin:$PASSWORD" -o /dev/null -w '%{time_total}' "$url") || t=
+		[[ -n $t ]] && times+=("$(awk -v s="$t" 'BEGIN {printf "%.2f", s * 1000}')")
+	done
+	R[$name]=$(printf '%s\n' "${times[@]}" | median)
+	echo "$name: runs ${times[*]} ms → median ${R[$name]} ms"
+}
+LOC="$A_URL/api/0/locations?user=month&device=phone"
+R[day_points]=$(curl -fsS -u "admin:$PASSWORD" "$LOC&from=$DAY_FROM&to=$DAY_TO&format=json" | grep -o '"count":[0-9]*' | tail -1 | cut -d: -f2 || true)
+R[month_points]=$(curl -fsS -u "admin:$PASSWORD" "$LOC&from=$MONTH_FROM&to=$MONTH_TO&format=json" | grep -o '"count":[0-9]*' | tail -1 | cut -d: -f2 || true)
+R[month_bytes]=$(curl -fsS -u "admin:$PASSWORD" -o /dev/null -w '%{size_download}' "$LOC&from=$MONTH_FROM&to=$MONTH_TO&format=json" || true)
+R[month_geo_bytes]=$(curl -fsS -u "admin:$PASSWORD" -o /dev/null -w '%{size_download}' "$LOC&from=$MONTH_FROM&to=$MONTH_TO&format=geojson" || true)
+echo "day: ${R[day_points]:-?} points; month: ${R[month_points]:-?} points, json $(mib $((${R[month_bytes]:-0} / 1024))) MiB, geojson $(mib $((${R[month_geo_bytes]:-0} / 1024))) MiB"
+time_query day_json "$LOC&from=$DAY_FROM&to=$DAY_TO&format=json"
+time_query day_geojson "$LOC&from=$DAY_FROM&to=$DAY_TO&format=geojson"
+time_query month_json "$LOC&from=$MONTH_FROM&to=$MONTH_TO&format=json"
+time_query month_geojson "$LOC&from=$MONTH_FROM&to=$MONTH_TO&format=geojson"
+time_query last "$A_URL/api/0/last"
+R[rss_after_queries]=$(rss_kib "$A_PID")
+R[rss_peak_queries]=$(cat "$WORK/rss_peak")
+R[rss_hwm]=$(hwm_kib "$A_PID")
+stop_pid "$SAMPLER"
+echo "RSS: after loading $(mib "${R[rss_loaded]}") MiB, peak during queries $(mib "${R[rss_peak_queries]}") MiB, after queries $(mib "${R[rss_after_queries]}") MiB; peak of the whole run (VmHWM, includes ingest) $(mib "${R[rss_hwm]}") MiB"
+
+say "6b. startup on the loaded store ($(du -sh "$A_DATA" | cut -f1))"
+t0=$(now_ns)
+stop_pid "$A_PID"
+R[shutdown_ms]=$((($(now_ns) - t0) / 1000000))
+t0=$(now_ns)
+WHEREHOUSE_ADMIN_PASSWORD=$PASSWORD "$WORK/bin/wherehouse" serve --data "$A_DATA" \
+	--http "127.0.0.1:$A_HTTP" --mqtt "127.0.0.1:$A_MQTT" >>"$RESULTS/wherehouse-restart.log" 2>&1 &
+A_PID=$!
+PIDS+=("$A_PID")
+deadline=$((SECONDS + 30))
+until curl -fs -o /dev/null "$A_URL/healthz"; do
+	if ((SECONDS >= deadline)) || ! kill -0 "$A_PID" 2>/dev/null; then
+		warn "restarted wherehouse did not answer /healthz; log: $RESULTS/wherehouse-restart.log"
+		break
+	fi
+done
+R[startup_ms]=$((($(now_ns) - t0) / 1000000))
+R[rss_startup]=$(rss_kib "$A_PID")
+echo "shutdown ${R[shutdown_ms]} ms; startup to /healthz 200: ${R[startup_ms]} ms; RSS after startup $(mib "${R[rss_startup]}") MiB"
+stop_pid "$A_PID"
+
+##########################################################################
+# met VALUE OP TARGET → yes/no/?
+met() {
+	[[ -n $1 ]] || {
+		echo "?"
+		return
+	}
+	awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
+		ok = (op == ">=") ? v >= t : (op == "<=") ? v <= t : v < t
+		print ok ? "yes" : "**no**"
+	}'
+}
+v() { echo "${1:-n/a}"; }
+
+say "summary"
+{
+	echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load before/after: $(awk -F'load: *' '/^load:/ {print $2}' "$RESULTS/machine.txt" | cut -d' ' -f1-3) / $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo
+	echo "| metric | wherehouse | baseline | target | met |"
+	echo "|---|---|---|---|---|"
+	echo "| stored msgs/s, embedded broker, $PUBLISHERS publishers, QoS 1 (acks/s) | $(v "${R[embedded_rate]}") | $(v "${R[relay_rate]}") (mosquitto relay ceiling, not durable) | ≥ 20000 | $(met "${R[embedded_rate]}" ">=" 20000) |"
+	echo "| publish→ack latency p50 / p99 (ms) | $(v "${R[embedded_p50]}") / $(v "${R[embedded_p99]}") | $(v "${R[relay_p50]}") / $(v "${R[relay_p99]}") (mosquitto PUBACK) | — | |"
+	echo "| stored == sent (/metrics) | ${R[embedded_ok]} (${R[embedded_check]}) | — | equal | ${R[embedded_ok]} |"
+	echo "| stored msgs/s while querying the API | $(v "${R[query_rate]}") | — | ≥ 20000 | $(met "${R[query_rate]}" ">=" 20000) |"
+	echo "| API queries/s during that ingest ($QUERY_WORKERS loop; p50 / p99 ms) | $(v "${R[query_qps]}") ($(v "${R[query_p50]}") / $(v "${R[query_p99]}")) | — | — | |"
+	echo "| external broker: stored msgs/s behind mosquitto | $(v "${R[external_rate]}") = $(v "${R[external_pct]}")% | $(v "${R[relay_rate]}") (relay ceiling) | ≥ 90% | $(met "${R[external_pct]}" ">=" 90) |"
+	echo "| day query, json (${R[day_points]:-?} points), median of 5 (ms) | $(v "${R[day_json]}") | — | ≤ 5 | $(met "${R[day_json]}" "<=" 5) |"
+	echo "| day query, geojson (ms) | $(v "${R[day_geojson]}") | — | — | |"
+	echo "| month query, json (${R[month_points]:-?} points) (ms) | $(v "${R[month_json]}") | — | ≤ 120 | $(met "${R[month_json]}" "<=" 120) |"
+	echo "| month query, geojson (ms) | $(v "${R[month_geojson]}") | — | ≤ 150 | $(met "${R[month_geojson]}" "<=" 150) |"
+	echo "| /api/0/last, all devices (ms) | $(v "${R[last]}") | — | — | |"
+	echo "| server RSS after loading $((TOTAL * 2 + MONTH_POINTS)) points (MiB) | $(mib "${R[rss_loaded]:-0}") | — | < 100 | $(met "$(mib "${R[rss_loaded]:-0}")" "<" 100) |"
+	echo "| server RSS peak during queries (MiB) | $(mib "${R[rss_peak_queries]:-0}") | — | < 100 | $(met "$(mib "${R[rss_peak_queries]:-0}")" "<" 100) |"
+	echo "| server RSS peak over the whole run, VmHWM (MiB) | $(mib "${R[rss_hwm]:-0}") | — | — | |"
+	echo "| startup on the loaded store to /healthz 200 (ms) | $(v "${R[startup_ms]}") | — | < 1000 | $(met "${R[startup_ms]}" "<" 1000) |"
+	echo "| month load, 1 publisher, inflight 1000 (stored msgs/s) | $(v "${R[month_load_rate]}") | — | — | |"
+	if [[ -s $RESULTS/gobench.txt ]]; then
+		echo
+		echo "Go micro-benchmarks:"
+		echo
+		echo '```'
+		grep -E '^(Benchmark|pkg:)' "$RESULTS/gobench.txt" || echo "(none found)"
+		echo '```'
+	fi
+	echo
+	echo "Checks: embedded stored==sent ${R[embedded_ok]}, querying run stored==sent and no query errors ${R[query_ok]}, relay delivered all ${R[relay_ok]:-n/a}, external stored all ${R[external_ok]:-n/a}."
+} | tee "$RESULTS/summary.md"
+echo
+echo "logs and summary kept in $RESULTS"
