@@ -80,9 +80,7 @@ func (e *External) Run(ctx context.Context) error {
 		SetUsername(e.cfg.User).
 		SetPassword(e.cfg.Password).
 		SetCleanSession(false). // the broker keeps our QoS 1 messages while we are away
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(2 * time.Second).
+		SetAutoReconnect(true). // after the first connection; before it, connect below retries
 		SetMaxReconnectInterval(time.Minute).
 		SetKeepAlive(30 * time.Second).
 		SetOrderMatters(true).
@@ -116,23 +114,36 @@ func (e *External) Run(ctx context.Context) error {
 	}
 	opts.ConnectTimeout = 10 * time.Second
 	e.client = paho.NewClient(opts)
-	tok := e.client.Connect()
-	go func() {
-		// With ConnectRetry the token completes on the first success;
-		// meanwhile explain why it is failing.
-		for !tok.WaitTimeout(15 * time.Second) {
-			if ctx.Err() != nil {
-				return
-			}
-			e.log.Warn("still trying to connect to broker; check --broker, credentials and TLS", "broker", e.cfg.URL)
-		}
-		if err := tok.Error(); err != nil {
-			e.log.Error("broker connection failed", "broker", e.cfg.URL, "error", explain(err))
-		}
-	}()
+	if err := e.connect(ctx); err != nil {
+		return nil // ctx ended before the first connection
+	}
 	<-ctx.Done()
 	e.client.Disconnect(250)
 	return nil
+}
+
+// connect tries until the first connection succeeds, logging why each
+// attempt failed, with exponential backoff up to a minute.
+func (e *External) connect(ctx context.Context) error {
+	backoff := time.Second
+	for {
+		tok := e.client.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if tok.Error() == nil {
+			return nil
+		}
+		e.log.Error("cannot connect to broker; retrying", "broker", e.cfg.URL, "retry_in", backoff.String(), "error", explain(tok.Error()))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(backoff*2, time.Minute)
+	}
 }
 
 func (e *External) onMessage(_ paho.Client, m paho.Message) {
@@ -148,12 +159,13 @@ func (e *External) onMessage(_ paho.Client, m paho.Message) {
 func explain(err error) error {
 	s := err.Error()
 	switch {
-	case strings.Contains(s, "not Authorized"), strings.Contains(s, "bad user name or password"):
+	case strings.Contains(s, "not Authorized"), strings.Contains(s, "bad user name or password"), strings.Contains(s, "Bad Username or Password"):
 		return fmt.Errorf("%w (check --broker-user and --broker-password)", err)
 	case strings.Contains(s, "certificate"), strings.Contains(s, "tls"):
 		return fmt.Errorf("%w (check the broker's TLS certificate)", err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w (is the broker reachable?)", err)
+	case strings.Contains(s, "connection refused"), strings.Contains(s, "no such host"), strings.Contains(s, "i/o timeout"),
+		errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w (is the broker running and reachable at that address?)", err)
 	}
 	return err
 }

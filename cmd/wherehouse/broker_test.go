@@ -98,3 +98,18 @@ func TestExternalBrokerSharedSubscription(t *testing.T) {
 func containsLine(log, s string) bool {
 	return strings.Contains(log, s)
 }
+
+func TestExternalBrokerExplainsFailures(t *testing.T) {
+	// Nothing listens on this port: the log says so and what to check.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	s := startServer(t, t.TempDir(), "--broker", "tcp://"+dead, "--mqtt", "off")
+	eventually(t, "a clear connection error", func() bool {
+		return containsLine(s.err.String(), "cannot connect to broker") && containsLine(s.err.String(), "reachable")
+	})
+	// The HTTP API keeps serving meanwhile.
+	if code, _ := s.get("", "", "/healthz"); code != 200 {
+		t.Errorf("/healthz while the broker is down = %d", code)
+	}
+}

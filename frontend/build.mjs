@@ -1,0 +1,34 @@
+// Bundles the web map into dist/, which the Go binary embeds (frontend.go).
+// Usage: npm run build (after npm install).
+import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import * as esbuild from 'esbuild';
+
+const root = path.dirname(fileURLToPath(import.meta.url));
+const src = path.join(root, 'src');
+const dist = path.join(root, 'dist');
+
+// Empty dist/ but keep the committed .gitkeep that go:embed needs.
+await mkdir(dist, { recursive: true });
+for (const name of await readdir(dist)) {
+  if (name !== '.gitkeep') await rm(path.join(dist, name), { recursive: true, force: true });
+}
+
+// main.js imports Leaflet and the CSS; esbuild writes dist/main.js and
+// dist/main.css. The PNGs leaflet.css refers to (layer switcher, default
+// marker) are copied as files; the map itself uses no images.
+await esbuild.build({
+  absWorkingDir: root,
+  entryPoints: [path.join(src, 'main.js')],
+  outdir: dist,
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  target: ['es2020', 'chrome90', 'firefox90', 'safari14'],
+  loader: { '.png': 'file' },
+  assetNames: 'images/[name]-[hash]',
+  logLevel: 'info',
+});
+
+await copyFile(path.join(src, 'index.html'), path.join(dist, 'index.html'));
