@@ -73,6 +73,7 @@ func TestValidName(t *testing.T) {
 }
 
 func TestAccountsAdd(t *testing.T) {
+	t.Parallel() // bcrypt is slow, more so under -race
 	store := openUsers(t)
 	a := auth.NewAccounts(store)
 	mustAdd(t, a, "alice", "correct horse", false)
@@ -144,6 +145,7 @@ func TestAccountsAdd(t *testing.T) {
 }
 
 func TestAccountsAuthenticate(t *testing.T) {
+	t.Parallel() // bcrypt is slow, more so under -race
 	a := auth.NewAccounts(openUsers(t))
 	mustAdd(t, a, "alice", "correct horse", false)
 	mustAdd(t, a, "root", "battery staple", true)
@@ -182,6 +184,7 @@ func TestAccountsAuthenticate(t *testing.T) {
 }
 
 func TestAccountsSetPassword(t *testing.T) {
+	t.Parallel() // bcrypt is slow, more so under -race
 	a := auth.NewAccounts(openUsers(t))
 	ctx := t.Context()
 	mustAdd(t, a, "alice", "old password", false)
@@ -218,6 +221,7 @@ func TestAccountsSetPassword(t *testing.T) {
 }
 
 func TestAccountsDelete(t *testing.T) {
+	t.Parallel() // bcrypt is slow, more so under -race
 	a := auth.NewAccounts(openUsers(t))
 	ctx := t.Context()
 	mustAdd(t, a, "alice", "correct horse", false)

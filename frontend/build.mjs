@@ -25,7 +25,7 @@ await esbuild.build({
   bundle: true,
   minify: true,
   format: 'esm',
-  target: ['es2020', 'chrome90', 'firefox90', 'safari14'],
+  target: 'es2020',
   loader: { '.png': 'file' },
   assetNames: 'images/[name]-[hash]',
   logLevel: 'info',

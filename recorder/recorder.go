@@ -53,6 +53,8 @@ type Recorder struct {
 	live    *Live
 	opts    Options
 
+	observers []Observer
+
 	mu     sync.RWMutex // guards closed and sends on in
 	closed bool
 	in     chan job
@@ -75,6 +77,14 @@ func New(store storage.Messages, live *Live, metrics *Metrics, log *slog.Logger,
 	}
 }
 
+// Observer is told about every batch of newly stored messages (not
+// duplicates), in commit order, from the pipeline's goroutine; it must not
+// block for long.
+type Observer func(ctx context.Context, stored []storage.Message)
+
+// Observe adds an observer. Call it before Run.
+func (r *Recorder) Observe(o Observer) { r.observers = append(r.observers, o) }
+
 // Accept parses and validates in, then queues it for the next group commit.
 // A message that can never be stored is rejected at once and the error is
 // returned. done (may be nil) is called from the pipeline for every message,
@@ -87,6 +97,7 @@ func (r *Recorder) Accept(in Incoming, done Done) error {
 	}
 	r.metrics.received.WithLabelValues(in.Transport).Inc()
 	m, err := Parse(in.Topic, in.Payload, in.Received)
+	m.Transport = in.Transport
 	if err == nil && m.Type == "encrypted" {
 		err = reject(ReasonCrypto, "encrypted payload and no key for %s/%s", m.User, m.Device)
 	}
@@ -211,11 +222,13 @@ func (r *Recorder) commit(ctx context.Context, batch []job) {
 		r.acks <- withErr(done, err)
 		return
 	}
+	stored := msgs[:0:0]
 	for i := range msgs {
 		if dup[i] {
 			r.metrics.duplicates.Inc()
 			continue
 		}
+		stored = append(stored, msgs[i])
 		r.metrics.stored.WithLabelValues(msgs[i].Type).Inc()
 		r.log.Debug("message stored", "user", msgs[i].User, "device", msgs[i].Device, "type", msgs[i].Type)
 		if msgs[i].IsLocation() && r.live != nil {
@@ -223,6 +236,11 @@ func (r *Recorder) commit(ctx context.Context, batch []job) {
 		}
 	}
 	r.acks <- done
+	if len(stored) > 0 {
+		for _, o := range r.observers {
+			o(ctx, stored)
+		}
+	}
 }
 
 // withErr wraps each job's Done so the ack loop reports err to it.

@@ -24,6 +24,10 @@ type Store interface {
 	Messages
 	Last
 	Users
+	Devices
+	Keys
+	Shares
+	Commands
 	io.Closer
 }
 
@@ -38,6 +42,10 @@ type Message struct {
 	Received int64  // arrival time in UNIX milliseconds
 	Lat, Lon float64
 	Payload  []byte // the JSON payload
+
+	// Transport is how the message came (mqtt, broker, http). It is not
+	// part of the stored record; observers of new messages use it.
+	Transport string
 }
 
 // IsLocation reports whether m is a location fix.

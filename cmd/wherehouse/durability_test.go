@@ -199,7 +199,7 @@ func TestMQTTOverTLS(t *testing.T) {
 	if s.MQTTS == "" {
 		t.Fatal("no mqtts listener logged")
 	}
-	opts := paho.NewClientOptions().AddBroker("ssl://"+s.MQTTS).SetClientID("tls-1").
+	opts := paho.NewClientOptions().AddBroker("ssl://" + s.MQTTS).SetClientID("tls-1").
 		SetUsername("admin").SetPassword(adminPassword).
 		SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}).SetConnectTimeout(5 * time.Second)
 	c := paho.NewClient(opts)

@@ -30,8 +30,13 @@ var (
 
 // buntdb layout (state.db).
 const (
-	prefixUser = "user:" // user:<name> -> JSON storage.User
-	prefixLast = "last:" // last:<user>/<device> -> JSON lastRecord
+	prefixUser   = "user:"   // user:<name> -> JSON storage.User
+	prefixLast   = "last:"   // last:<user>/<device> -> JSON lastRecord
+	prefixDevice = "device:" // device:<user>/<device> -> JSON storage.Device
+	prefixKey    = "key:"    // key:<user>/<device> -> sealed secret (device "" = whole user)
+	prefixShare  = "share:"  // share:<id> -> JSON storage.Share
+	prefixGroup  = "group:"  // group:<name> -> JSON storage.Group
+	prefixCmd    = "cmd:"    // cmd:<user>/<device>/<seq> -> cmd payload, with a TTL
 )
 
 const (
