@@ -23,6 +23,7 @@ type Store interface {
 // Deps are the API's collaborators.
 type Deps struct {
 	Store    Store
+	Devices  storage.Devices // device states (card, regions, online); nil for none
 	Accounts *auth.Accounts
 	Live     *recorder.Live
 	Version  string

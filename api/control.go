@@ -23,6 +23,7 @@ type ControlRequest struct {
 	Name     string `json:"name,omitempty"`
 	Password string `json:"password,omitempty"`
 	Admin    bool   `json:"admin,omitempty"`
+	Secret   string `json:"secret,omitempty"`
 }
 
 // ControlError is how the control socket reports a failure.
@@ -34,8 +35,29 @@ type ControlError struct {
 // Control returns the handler for the control socket: the CLI's way to
 // change a store that a running server holds open. The socket file is
 // mode 0600, so only the store's owner reaches it; no login is asked.
-func Control(accounts *auth.Accounts, log *slog.Logger) http.Handler {
+func Control(accounts *auth.Accounts, secrets *auth.Secrets, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /keys/{user}/{device}", func(w http.ResponseWriter, r *http.Request) {
+		var req ControlRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, ControlError{"bad_request", err.Error()})
+			return
+		}
+		if err := secrets.Set(r.Context(), r.PathValue("user"), r.PathValue("device"), req.Secret); err != nil {
+			controlError(w, log, err)
+			return
+		}
+		log.Info("encryption secret set", "user", r.PathValue("user"), "device", r.PathValue("device"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("DELETE /keys/{user}/{device}", func(w http.ResponseWriter, r *http.Request) {
+		if err := secrets.Delete(r.Context(), r.PathValue("user"), r.PathValue("device")); err != nil {
+			controlError(w, log, err)
+			return
+		}
+		log.Info("encryption secret deleted", "user", r.PathValue("user"), "device", r.PathValue("device"))
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
 		users, err := accounts.List(r.Context())
 		if err != nil {

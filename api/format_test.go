@@ -12,7 +12,7 @@ import (
 
 // objectKeys returns the top-level keys of a JSON object in order, failing
 // the test if data is not exactly one valid JSON object.
-func objectKeys(t *testing.T, data []byte) []string {
+func jsonObjectKeys(t *testing.T, data []byte) []string {
 	t.Helper()
 	if !json.Valid(data) {
 		t.Fatalf("invalid JSON: %s", data)
@@ -36,7 +36,7 @@ func objectKeys(t *testing.T, data []byte) []string {
 	return keys
 }
 
-func duplicateKeys(keys []string) []string {
+func duplicateJSONKeys(keys []string) []string {
 	var dups []string
 	seen := map[string]bool{}
 	for _, k := range keys {
@@ -92,7 +92,7 @@ func TestAppendObjectFastPath(t *testing.T) {
 			if string(got) != tc.want {
 				t.Errorf("appendObject =\n %s\nwant\n %s", got, tc.want)
 			}
-			if dups := duplicateKeys(objectKeys(t, got)); dups != nil {
+			if dups := duplicateJSONKeys(jsonObjectKeys(t, got)); dups != nil {
 				t.Errorf("duplicate keys %v", dups)
 			}
 		})
@@ -143,8 +143,8 @@ func TestAppendObjectCollision(t *testing.T) {
 				t.Skip("bug: " + tc.bug)
 			}
 			got := appendObject(nil, []byte(tc.payload), extra, nil)
-			keys := objectKeys(t, got)
-			if dups := duplicateKeys(keys); dups != nil {
+			keys := jsonObjectKeys(t, got)
+			if dups := duplicateJSONKeys(keys); dups != nil {
 				t.Fatalf("duplicate keys %v in %s", dups, got)
 			}
 			var members map[string]json.RawMessage
@@ -165,14 +165,14 @@ func TestAppendObjectCollision(t *testing.T) {
 					t.Errorf("payload member %s = %s, want %s kept", k, members[k], v)
 				}
 			}
-			if len(members) != len(in)+len(want)-countShared(in, want) {
+			if len(members) != len(in)+len(want)-sharedKeys(in, want) {
 				t.Errorf("%d members, want the payload's and ours: %s", len(members), got)
 			}
 		})
 	}
 }
 
-func countShared(in map[string]json.RawMessage, want map[string]string) int {
+func sharedKeys(in map[string]json.RawMessage, want map[string]string) int {
 	n := 0
 	for k := range in {
 		if _, ok := want[k]; ok {
@@ -202,7 +202,7 @@ func TestAppendObjectOnly(t *testing.T) {
 				only[k] = true
 			}
 			got := appendObject(nil, payload, extra, only)
-			keys := objectKeys(t, got)
+			keys := jsonObjectKeys(t, got)
 			slices.Sort(keys)
 			want := slices.Clone(tc.want)
 			slices.Sort(want)
@@ -267,7 +267,7 @@ func TestAppendFeature(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := appendFeature([]byte(`[`), &tc.msg)[1:]
-			if dups := duplicateKeys(objectKeys(t, got)); dups != nil {
+			if dups := duplicateJSONKeys(jsonObjectKeys(t, got)); dups != nil {
 				t.Errorf("duplicate keys %v", dups)
 			}
 			var f struct {

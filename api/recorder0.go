@@ -88,13 +88,17 @@ func (s *Server) last(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	states, err := s.deviceStates(c.Request().Context(), last)
+	if err != nil {
+		return err
+	}
 	only := fieldSet(param(c, "fields"))
 	buf := []byte{'['}
 	for i := range last {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendObject(buf, last[i].Payload, lastFields(&last[i]), only)
+		buf = appendObject(buf, last[i].Payload, append(lastFields(&last[i]), states.fields(&last[i])...), only)
 	}
 	buf = append(buf, ']')
 	return c.JSONBlob(http.StatusOK, buf)

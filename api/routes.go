@@ -29,6 +29,13 @@ func (s *Server) routes(e *echo.Echo) {
 	r0.POST("/locations", s.locations) // the Recorder also takes form posts
 	authed.GET("/ws/last", s.wsLast)
 
+	// Native API.
+	v1 := authed.Group("/api/v1")
+	v1.GET("/devices", s.devices)
+	v1.GET("/devices/:user/:device", s.device)
+	v1.GET("/cards", s.cards)
+	v1.GET("/waypoints", s.waypoints)
+
 	// The web app, or a page that says how to build it.
 	if s.Frontend != nil {
 		e.GET("/*", echo.WrapHandler(s.Frontend))

@@ -81,8 +81,12 @@ func (s *Server) wsLast(c *echo.Context) error {
 				if err != nil {
 					return err
 				}
+				states, err := s.deviceStates(ctx, last)
+				if err != nil {
+					return err
+				}
 				for i := range last {
-					if err := s.wsSend(conn, &last[i]); err != nil {
+					if err := s.wsSend(conn, &last[i], states.fields(&last[i])); err != nil {
 						return nil
 					}
 				}
@@ -94,7 +98,7 @@ func (s *Server) wsLast(c *echo.Context) error {
 			if !auth.CanSee(me, m.User) {
 				continue
 			}
-			if err := s.wsSend(conn, &m); err != nil {
+			if err := s.wsSend(conn, &m, s.liveFields(ctx, &m)); err != nil {
 				return nil
 			}
 		case <-ping.C:
@@ -112,7 +116,7 @@ func (s *Server) wsLast(c *echo.Context) error {
 	}
 }
 
-func (s *Server) wsSend(conn *websocket.Conn, m *storage.Message) error {
+func (s *Server) wsSend(conn *websocket.Conn, m *storage.Message, device []field) error {
 	conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-	return conn.WriteMessage(websocket.TextMessage, appendObject(nil, m.Payload, lastFields(m), nil))
+	return conn.WriteMessage(websocket.TextMessage, appendObject(nil, m.Payload, append(lastFields(m), device...), nil))
 }

@@ -22,8 +22,9 @@ var ErrClosed = errors.New("recorder is closed")
 
 // Options tune the pipeline.
 type Options struct {
-	Queue    int // messages waiting for a commit before Accept blocks
-	MaxBatch int // messages per transaction at most
+	Queue    int          // messages waiting for a commit before Accept blocks
+	MaxBatch int          // messages per transaction at most
+	Secrets  SecretSource // decrypts {"_type":"encrypted"} payloads; nil rejects them
 }
 
 // Incoming is one message as a transport received it.
@@ -54,6 +55,7 @@ type Recorder struct {
 	opts    Options
 
 	observers []Observer
+	warned    sync.Map // topic+reason already logged at warn
 
 	mu     sync.RWMutex // guards closed and sends on in
 	closed bool
@@ -92,15 +94,13 @@ func (r *Recorder) Observe(o Observer) { r.observers = append(r.observers, o) }
 // the order of receipt [MQTT-4.6.0-2].
 // Accept blocks while the queue is full (back-pressure on the transport).
 func (r *Recorder) Accept(in Incoming, done Done) error {
-	if in.Received.IsZero() {
-		in.Received = time.Now()
-	}
+	in.Received = receivedAt(in)
 	r.metrics.received.WithLabelValues(in.Transport).Inc()
 	m, err := Parse(in.Topic, in.Payload, in.Received)
-	m.Transport = in.Transport
 	if err == nil && m.Type == "encrypted" {
-		err = reject(ReasonCrypto, "encrypted payload and no key for %s/%s", m.User, m.Device)
+		m, err = r.decrypt(in, m)
 	}
+	m.Transport = in.Transport
 	if err != nil {
 		r.rejected(in, err)
 		if done != nil {
@@ -151,7 +151,13 @@ func (r *Recorder) rejected(in Incoming, err error) {
 		return
 	}
 	r.metrics.rejected.WithLabelValues(reason).Inc()
-	r.log.Warn("message rejected", "topic", in.Topic, "transport", in.Transport, "reason", reason, "error", err)
+	// Warn once per topic and reason; a misconfigured device would
+	// otherwise fill the log with the same line.
+	level := slog.LevelDebug
+	if _, seen := r.warned.LoadOrStore(in.Topic+"\x00"+reason, true); !seen {
+		level = slog.LevelWarn
+	}
+	r.log.Log(context.Background(), level, "message rejected", "topic", in.Topic, "transport", in.Transport, "reason", reason, "error", err)
 }
 
 // Close stops taking messages. Run returns once everything accepted before

@@ -26,6 +26,8 @@ type userAdmin interface {
 	SetPassword(ctx context.Context, name, password string) error
 	Delete(ctx context.Context, name string) error
 	List(ctx context.Context) ([]api.ControlUser, error)
+	SetKey(ctx context.Context, user, device, secret string) error
+	DeleteKey(ctx context.Context, user, device string) error
 }
 
 // openAdmin talks to the running server over its control socket, or, when
@@ -42,7 +44,12 @@ func openAdmin(ctx context.Context, dataDir string) (userAdmin, func() error, er
 	if err != nil {
 		return nil, nil, err
 	}
-	return directAdmin{auth.NewAccounts(store)}, store.Close, nil
+	secrets, err := openSecrets(dataDir, store)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return directAdmin{auth.NewAccounts(store), secrets}, store.Close, nil
 }
 
 // controlRunning reports whether a server answers on the control socket.
@@ -55,7 +62,18 @@ func controlRunning(sock string) bool {
 	return true
 }
 
-type directAdmin struct{ *auth.Accounts }
+type directAdmin struct {
+	*auth.Accounts
+	secrets *auth.Secrets
+}
+
+func (d directAdmin) SetKey(ctx context.Context, user, device, secret string) error {
+	return d.secrets.Set(ctx, user, device, secret)
+}
+
+func (d directAdmin) DeleteKey(ctx context.Context, user, device string) error {
+	return d.secrets.Delete(ctx, user, device)
+}
 
 func (d directAdmin) List(ctx context.Context) ([]api.ControlUser, error) {
 	users, err := d.Accounts.List(ctx)
@@ -135,4 +153,12 @@ func (c *controlClient) List(ctx context.Context) ([]api.ControlUser, error) {
 	var out []api.ControlUser
 	err := c.do(ctx, http.MethodGet, "/users", nil, &out)
 	return out, err
+}
+
+func (c *controlClient) SetKey(ctx context.Context, user, device, secret string) error {
+	return c.do(ctx, http.MethodPut, "/keys/"+url.PathEscape(user)+"/"+url.PathEscape(device), api.ControlRequest{Secret: secret}, nil)
+}
+
+func (c *controlClient) DeleteKey(ctx context.Context, user, device string) error {
+	return c.do(ctx, http.MethodDelete, "/keys/"+url.PathEscape(user)+"/"+url.PathEscape(device), nil, nil)
 }

@@ -34,6 +34,9 @@ Usage:
   wherehouse user list                     list users
   wherehouse user del NAME                 delete a user (their data stays)
   wherehouse user passwd NAME              change a user's password
+  wherehouse key set USER DEVICE           set a device's payload-encryption secret (read from stdin;
+                                           DEVICE "*" for all of USER's devices)
+  wherehouse key del USER DEVICE           remove it
   wherehouse version                       print version and build information
 
 Every command takes --data DIR (default ./data) and works whether or not
@@ -52,6 +55,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "user", "users":
 		return runUser(ctx, args[1:], stdin, stdout, stderr)
+	case "key", "keys":
+		return runKey(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		return runVersion(stdout)
 	case "help", "-h", "-help", "--help":

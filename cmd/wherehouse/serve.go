@@ -35,6 +35,7 @@ const (
 	DefaultLogFormat = "text"
 
 	socketFile      = "wherehouse.sock"
+	serverKeyFile   = "server.key"
 	brokerStateFile = "mqtt.db"
 	shutdownTimeout = 10 * time.Second
 	adminName       = "admin"
@@ -126,7 +127,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := recorder.NewMetrics(reg)
 	live := recorder.NewLive(metrics.LiveDropped)
-	rec := recorder.New(store, live, metrics, log, recorder.Options{})
+	secrets, err := openSecrets(cfg.Data, store)
+	if err != nil {
+		return err
+	}
+	rec := recorder.New(store, live, metrics, log, recorder.Options{Secrets: secrets})
+	rec.Observe(recorder.NewDeviceTracker(store, log).Observe)
 	var wg sync.WaitGroup
 	wg.Go(func() { rec.Run(ctx) })
 	stops = append(stops, func() { rec.Close(); wg.Wait() })
@@ -181,7 +187,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	}
 
 	apiServer := api.New(api.Deps{
-		Store: store, Accounts: accounts, Live: live, Version: version, Log: log,
+		Store: store, Devices: store, Accounts: accounts, Live: live, Version: version, Log: log,
 		Gatherer: reg, MQTT: mqttWS, Frontend: frontend.Handler(),
 	})
 	httpLn, err := net.Listen("tcp", cfg.HTTP)
@@ -201,7 +207,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		ctlLn.Close()
 		return fmt.Errorf("restrict control socket: %w", err)
 	}
-	ctlSrv := &http.Server{Handler: api.Control(accounts, log), ReadHeaderTimeout: 10 * time.Second}
+	ctlSrv := &http.Server{Handler: api.Control(accounts, secrets, log), ReadHeaderTimeout: 10 * time.Second}
 	stops = append(stops, serveHTTP(ctlSrv, ctlLn, func() {}, log))
 
 	fmt.Fprintf(stdout, "wherehouse %s ready: open http://%s/ (data in %s)\n", version, displayAddr(httpLn.Addr()), cfg.Data)
@@ -209,6 +215,16 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	<-ctx.Done()
 	log.Info("shutting down")
 	return nil
+}
+
+// openSecrets loads (creating on first use) the server key that seals
+// device secrets, kept beside the store.
+func openSecrets(dataDir string, store storage.Keys) (*auth.Secrets, error) {
+	ring, err := auth.LoadKeyring(filepath.Join(dataDir, serverKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewSecrets(store, ring), nil
 }
 
 // serveHTTP serves srv on ln in the background and returns its stop function.

@@ -39,9 +39,9 @@ const hasFace = (loc) => typeof loc.face === 'string' && /^[A-Za-z0-9+/=\s]+$/.t
 
 // colorOf gives each device a stable colour so markers are told apart.
 function colorOf(key) {
-  let h = 0;
-  for (const c of key) h = (h * 31 + c.codePointAt(0)) >>> 0;
-  return `hsl(${h % 360} 60% 38%)`;
+  let hash = 0;
+  for (const c of key) hash = (hash * 31 + c.codePointAt(0)) >>> 0;
+  return `hsl(${hash % 360} 60% 38%)`;
 }
 
 const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
@@ -53,7 +53,7 @@ const UNITS = [
 // ago says how long ago the Unix time tst was ("5 minutes ago").
 function ago(tst) {
   if (!Number.isFinite(tst)) return '';
-  const secs = tst - Date.now() / 1000;
+  const secs = Math.min(tst - Date.now() / 1000, 0); // a clock running ahead means now
   const [unit, size] = UNITS.find(([, s]) => Math.abs(secs) >= s) || UNITS[UNITS.length - 1];
   return rtf.format(Math.trunc(secs / size), unit);
 }
@@ -95,6 +95,7 @@ function popupContent(loc) {
     ['Battery', num(loc.batt, '%')],
     ['Speed', num(loc.vel, 'km/h')],
     ['Accuracy', num(loc.acc, 'm')],
+    ['Status', loc.status || ''],
   ];
   const dl = h('dl');
   for (const [term, value] of rows) {
@@ -104,20 +105,24 @@ function popupContent(loc) {
   return div;
 }
 
-// listItem makes the device's button in the side list, kept sorted by name.
-function listItem(key, loc) {
+// listItem makes the device's button in the side list.
+function listItem(key) {
   const li = h('li');
-  li.dataset.sort = titleOf(loc).toLowerCase();
   const button = h('button');
   button.type = 'button';
   button.addEventListener('click', () => focusDevice(key));
   li.append(button);
-  const next = [...list.children].find((other) => other.dataset.sort > li.dataset.sort);
-  list.insertBefore(li, next || null);
   return li;
 }
 
+// renderItem fills in the device's list entry, kept sorted by name.
 function renderItem(d, key) {
+  const sort = titleOf(d.loc).toLowerCase();
+  if (d.item.dataset.sort !== sort) {
+    d.item.dataset.sort = sort;
+    const next = [...list.children].find((li) => li !== d.item && li.dataset.sort > sort);
+    list.insertBefore(d.item, next || null);
+  }
   const who = h('span', 'who');
   who.append(h('span', 'name', titleOf(d.loc)), h('span', 'when', ago(d.loc.tst)));
   d.item.firstChild.replaceChildren(avatar(d.loc, key), who);
@@ -129,7 +134,7 @@ function upsert(loc) {
   const key = keyOf(loc);
   let d = devices.get(key);
   if (d && loc.tst < d.loc.tst) return; // an older fix than the one shown
-  // Live frames carry no card; keep the face and name we already have.
+  // A frame without the card's face and name keeps the ones we have.
   loc = { face: d?.loc.face, name: d?.loc.name, ...loc };
   const at = [loc.lat, loc.lon];
   const radius = Number.isFinite(loc.acc) && loc.acc > 0 ? loc.acc : 0;
@@ -138,7 +143,7 @@ function upsert(loc) {
       loc,
       marker: L.marker(at, { icon: iconOf(loc, key), title: titleOf(loc), riseOnHover: true }).addTo(map),
       circle: L.circle(at, { radius, weight: 1, interactive: false, color: colorOf(key) }).addTo(map),
-      item: listItem(key, loc),
+      item: listItem(key),
     };
     const entry = d;
     d.marker.bindPopup(() => popupContent(entry.loc));
@@ -179,6 +184,7 @@ function focusDevice(key) {
 function showMessage(text, retry = false) {
   $('message-text').textContent = text;
   $('retry').hidden = !retry;
+  $('message').classList.toggle('error', retry);
   $('message').hidden = !text;
 }
 
@@ -230,13 +236,13 @@ async function load() {
     emptyNotice = true;
     showMessage('No locations yet. Point the OwnTracks app at this server and devices appear here.');
   }
-  if (!live) {
-    live = true;
+  if (!liveStarted) {
+    liveStarted = true;
     connect();
   }
 }
 
-let live = false;
+let liveStarted = false;
 let delay = RECONNECT_MIN_MS;
 let failures = 0;
 
