@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/labstack/echo/v5"
@@ -25,6 +26,7 @@ type Deps struct {
 	Store    Store
 	Devices  storage.Devices // device states (card, regions, online); nil for none
 	Accounts *auth.Accounts
+	Policy   *auth.Policy // who sees whom (shares, groups)
 	Live     *recorder.Live
 	Version  string
 	Log      *slog.Logger
@@ -81,6 +83,11 @@ var (
 	errNotFound = &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint"}
 )
 
+// statusCode is a stable error code for an HTTP status: "not_found".
+func statusCode(status int) string {
+	return strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
+}
+
 // handleError renders every error as JSON (the Recorder frontend parses
 // every response as JSON, so even a 404 must be JSON).
 func (s *Server) handleError(c *echo.Context, err error) {
@@ -89,13 +96,16 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	}
 	var ae *apiError
 	var he *echo.HTTPError
+	var sc echo.HTTPStatusCoder
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &he):
-		ae = &apiError{Status: he.Code, Code: "http_" + http.StatusText(he.Code), Message: he.Message}
+		ae = &apiError{Status: he.Code, Code: statusCode(he.Code), Message: he.Message}
 		if ae.Message == "" {
 			ae.Message = http.StatusText(he.Code)
 		}
+	case errors.As(err, &sc) && sc.StatusCode() >= 400 && sc.StatusCode() < 500:
+		ae = &apiError{Status: sc.StatusCode(), Code: statusCode(sc.StatusCode()), Message: http.StatusText(sc.StatusCode())}
 	default:
 		s.Log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "error", err)
 		ae = &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error; the server log has details"}

@@ -12,14 +12,13 @@ import (
 	"github.com/labstack/echo/v5"
 	"github.com/tidwall/gjson"
 
-	"github.com/wherehouse/wherehouse/auth"
 	"github.com/wherehouse/wherehouse/storage"
 )
 
 // canSee reports whether the caller may see owner's devices. Every device
 // endpoint asks here, so the visibility policy changes in one place.
 func (s *Server) canSee(c *echo.Context, owner string) bool {
-	return auth.CanSee(currentUser(c), owner)
+	return s.Policy.CanSee(currentUser(c), owner)
 }
 
 // Device status values of /api/0/last (a wherehouse extension).

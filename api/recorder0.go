@@ -24,7 +24,7 @@ func (s *Server) list(c *echo.Context) error {
 	me := currentUser(c)
 	if user := strings.ToLower(param(c, "user")); user != "" {
 		devices := []string{}
-		if auth.CanSee(me, user) {
+		if s.Policy.CanSee(me, user) {
 			var err error
 			if devices, err = s.Store.Devices(ctx, user); err != nil {
 				return err
@@ -39,11 +39,13 @@ func (s *Server) list(c *echo.Context) error {
 	return c.JSON(http.StatusOK, map[string][]string{"results": users})
 }
 
-// visibleUsers returns the sorted names the caller may see: themselves, or
-// for an admin every account and everyone with data.
+// visibleUsers returns the sorted names the caller may see: themselves and
+// who shares with them, or for an admin every account and everyone with data.
 func (s *Server) visibleUsers(ctx context.Context, me storage.User) ([]string, error) {
 	if !me.Admin {
-		return []string{me.Name}, nil
+		names := append([]string{me.Name}, s.Policy.Owners(me)...)
+		slices.Sort(names)
+		return names, nil
 	}
 	names, err := s.Store.DataUsers(ctx)
 	if err != nil {
@@ -70,15 +72,45 @@ func lastFields(m *storage.Message) []field {
 }
 
 // visibleLast returns the last positions the caller may see, optionally
-// for one user and device.
+// for one user and device, coarsened where a share says so.
 func (s *Server) visibleLast(ctx context.Context, me storage.User, user, device string) ([]storage.Message, error) {
-	if user != "" && !auth.CanSee(me, user) {
+	if user != "" && !s.Policy.CanSee(me, user) {
 		return nil, nil
 	}
+	owners := []string{user}
 	if user == "" && !me.Admin {
-		user = me.Name
+		owners = append([]string{me.Name}, s.Policy.Owners(me)...)
 	}
-	return s.Store.LastLocations(ctx, user, device)
+	var out []storage.Message
+	for _, owner := range owners {
+		last, err := s.Store.LastLocations(ctx, owner, device)
+		if err != nil {
+			return nil, err
+		}
+		for i := range last {
+			if m, ok := s.redact(me, &last[i]); ok {
+				out = append(out, m)
+			}
+		}
+	}
+	return out, nil
+}
+
+// redact applies the viewer's grant to a message of someone else: nothing
+// if there is none, coarsened if the share has a precision.
+func (s *Server) redact(me storage.User, m *storage.Message) (storage.Message, bool) {
+	g, ok := s.Policy.Grant(me, m.User, m.Device)
+	if !ok {
+		return storage.Message{}, false
+	}
+	out := *m
+	if g.Precision > 0 {
+		out.Payload, out.Lat, out.Lon = auth.Coarsen(m.Payload, m.Lat, m.Lon, g.Precision)
+		if out.Payload == nil {
+			return storage.Message{}, false
+		}
+	}
+	return out, true
 }
 
 // last serves GET /api/0/last: a bare JSON array of last locations.
@@ -131,7 +163,8 @@ func (s *Server) locations(c *echo.Context) error {
 	if user == "" || device == "" {
 		return errBadRequest("user and device are required")
 	}
-	if !auth.CanSee(me, user) {
+	grant, ok := s.Policy.Grant(me, user, device)
+	if !ok || !grant.History {
 		return errForbidden
 	}
 	from, to, err := timeRange(c, time.Now())
@@ -165,6 +198,13 @@ func (s *Server) locations(c *echo.Context) error {
 	count := 0
 	buf := make([]byte, 0, 1024)
 	err = s.Store.Locations(c.Request().Context(), q, func(m *storage.Message) error {
+		if grant.Precision > 0 {
+			coarse, ok := s.redact(me, m)
+			if !ok {
+				return nil
+			}
+			m = &coarse
+		}
 		buf = buf[:0]
 		if count > 0 {
 			buf = append(buf, ',')

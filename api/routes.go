@@ -18,19 +18,21 @@ func (s *Server) routes(e *echo.Echo) {
 		e.GET("/mqtt", echo.WrapHandler(s.MQTT))
 	}
 
-	authed := e.Group("", s.requireUser)
-	authed.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})), s.requireAdmin)
+	// Everything else needs a login. (Middleware goes on prefixed groups
+	// and single routes: on an empty-prefix group echo would add
+	// catch-all routes that shadow the web app.)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})), s.requireUser, s.requireAdmin)
 
 	// Recorder-compatible API.
-	r0 := authed.Group("/api/0")
+	r0 := e.Group("/api/0", s.requireUser)
 	r0.GET("/list", s.list)
 	r0.GET("/last", s.last)
 	r0.GET("/locations", s.locations)
 	r0.POST("/locations", s.locations) // the Recorder also takes form posts
-	authed.GET("/ws/last", s.wsLast)
+	e.GET("/ws/last", s.wsLast, s.requireUser)
 
 	// Native API.
-	v1 := authed.Group("/api/v1")
+	v1 := e.Group("/api/v1", s.requireUser)
 	v1.GET("/devices", s.devices)
 	v1.GET("/devices/:user/:device", s.device)
 	v1.GET("/cards", s.cards)

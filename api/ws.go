@@ -9,7 +9,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v5"
 
-	"github.com/wherehouse/wherehouse/auth"
 	"github.com/wherehouse/wherehouse/storage"
 )
 
@@ -95,7 +94,8 @@ func (s *Server) wsLast(c *echo.Context) error {
 			if !ok {
 				return nil
 			}
-			if !auth.CanSee(me, m.User) {
+			m, ok = s.redact(me, &m)
+			if !ok {
 				continue
 			}
 			if err := s.wsSend(conn, &m, s.liveFields(ctx, &m)); err != nil {

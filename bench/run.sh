@@ -22,6 +22,7 @@
 #   BENCH_GOFLAGS        extra go test flags, e.g. -benchtime=2s
 #   BENCH_MOSQ_INFLIGHT  mosquitto max_inflight_messages     (unset: mosquitto's default, 20)
 #   BENCH_RESULTS        where logs and summary go           ($TMPDIR/wherehouse-bench-<time>)
+#   BENCH_WHEREHOUSE_BIN use this wherehouse binary instead of building one
 #   MOSQUITTO            mosquitto binary                    (mosquitto on PATH, /usr/sbin/mosquitto)
 set -euo pipefail
 
@@ -206,9 +207,14 @@ say "machine"
 } | tee "$RESULTS/machine.txt"
 
 say "build"
-go build -o "$WORK/bin/wherehouse" ./cmd/wherehouse
+if [[ -n ${BENCH_WHEREHOUSE_BIN:-} ]]; then
+	cp "$BENCH_WHEREHOUSE_BIN" "$WORK/bin/wherehouse"
+	echo "wherehouse: $BENCH_WHEREHOUSE_BIN ($("$WORK/bin/wherehouse" version 2>&1 | head -1))"
+else
+	go build -o "$WORK/bin/wherehouse" ./cmd/wherehouse
+	echo "wherehouse: built from $ROOT"
+fi
 go build -o "$WORK/bin/loadgen" ./bench/loadgen
-echo "built wherehouse and loadgen in $WORK/bin"
 find_mosquitto
 
 ##########################################################################

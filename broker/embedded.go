@@ -56,7 +56,7 @@ type Embedded struct {
 }
 
 // NewEmbedded builds the broker; Start opens its listeners.
-func NewEmbedded(cfg Config, accounts *auth.Accounts, rec *recorder.Recorder, reg prometheus.Registerer, log *slog.Logger) (*Embedded, error) {
+func NewEmbedded(cfg Config, accounts *auth.Accounts, policy *auth.Policy, rec *recorder.Recorder, reg prometheus.Registerer, log *slog.Logger) (*Embedded, error) {
 	if cfg.MaxPacket <= 0 {
 		cfg.MaxPacket = DefaultMaxPacket
 	}
@@ -86,7 +86,7 @@ func NewEmbedded(cfg Config, accounts *auth.Accounts, rec *recorder.Recorder, re
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 	}
-	e.hook = newHook(srv, accounts, rec, cfg.MaxKeepalive, reg, log)
+	e.hook = newHook(srv, accounts, policy, rec, cfg.MaxKeepalive, reg, log)
 	if err := srv.AddHook(e.hook, nil); err != nil {
 		return nil, fmt.Errorf("add auth hook: %w", err)
 	}

@@ -27,6 +27,7 @@ type hook struct {
 	mqtt.HookBase
 	srv          *mqtt.Server
 	accounts     *auth.Accounts
+	policy       *auth.Policy
 	rec          *recorder.Recorder
 	maxKeepalive uint16
 	log          *slog.Logger
@@ -37,9 +38,9 @@ type hook struct {
 	denied *prometheus.CounterVec
 }
 
-func newHook(srv *mqtt.Server, accounts *auth.Accounts, rec *recorder.Recorder, maxKeepalive uint16, reg prometheus.Registerer, log *slog.Logger) *hook {
+func newHook(srv *mqtt.Server, accounts *auth.Accounts, policy *auth.Policy, rec *recorder.Recorder, maxKeepalive uint16, reg prometheus.Registerer, log *slog.Logger) *hook {
 	h := &hook{
-		srv: srv, accounts: accounts, rec: rec, maxKeepalive: maxKeepalive, log: log,
+		srv: srv, accounts: accounts, policy: policy, rec: rec, maxKeepalive: maxKeepalive, log: log,
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wherehouse_mqtt_logins_total", Help: "MQTT connection attempts, by result.",
 		}, []string{"result"}),
@@ -58,7 +59,7 @@ func (h *hook) ID() string { return "wherehouse" }
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
-		mqtt.OnPublish, mqtt.OnDisconnect,
+		mqtt.OnPublish, mqtt.OnDisconnect, mqtt.OnPacketEncode,
 	}, []byte{b})
 }
 
@@ -126,7 +127,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		action = "subscribe"
 		allowed = auth.CanSubscribe(u, topic)
 	default:
-		allowed = auth.CanRead(u, topic)
+		_, allowed = h.policy.CanRead(u, topic)
 	}
 	if !allowed {
 		h.denied.WithLabelValues(action).Inc()
@@ -181,6 +182,32 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		}
 		return pk, nil
 	}
+}
+
+// OnPacketEncode coarsens a delivery to a viewer whose share has a
+// precision, just before it is written: the exact position never leaves
+// the server for them, retained messages included.
+func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type != packets.Publish || cl.Net.Inline {
+		return pk
+	}
+	u, ok := h.user(cl)
+	if !ok {
+		return pk
+	}
+	g, ok := h.policy.CanRead(u, pk.TopicName)
+	if !ok {
+		// Checked before delivery; a share revoked in between gets nothing.
+		pk.Payload = []byte("{}")
+		return pk
+	}
+	if g.Precision > 0 {
+		pk.Payload, _, _ = auth.Coarsen(pk.Payload, 0, 0, g.Precision)
+		if pk.Payload == nil {
+			pk.Payload = []byte("{}")
+		}
+	}
+	return pk
 }
 
 func (h *hook) relay(topic string, payload []byte, retain bool) {

@@ -528,11 +528,14 @@ func TestRecorderLive(t *testing.T) {
 		incoming("owntracks/alice/pixel7", `{"_type":"lwt"}`),
 		incoming("owntracks/bob/iphone/info", string(readPayload(t, "good", "card.json"))),
 		incoming("owntracks/alice/pixel7/event", string(readPayload(t, "good", "transition.json"))),
-		incoming("owntracks/alice/pixel7", `{"_type":"location","lat":99,"lon":0,"tst":1}`), // invalid
+		incoming("owntracks/alice/pixel7", `{"_type":"location","lat":99,"lon":0,"tst":1}`), // #5: invalid
 		b,
 	}
-	for _, in := range feed {
-		rec.Store(t.Context(), in)
+	for i, in := range feed {
+		err := rec.Store(t.Context(), in)
+		if invalid := i == 5; invalid != (err != nil) {
+			t.Fatalf("Store #%d = %v", i, err)
+		}
 	}
 	// Live.Publish runs before the commit is acknowledged, so everything is
 	// in the channel once Store has returned.

@@ -45,8 +45,7 @@ type Keys interface {
 type Share struct {
 	ID        string    `json:"id"`
 	Owner     string    `json:"owner"`
-	Viewer    string    `json:"viewer,omitempty"` // a user; or
-	Group     string    `json:"group,omitempty"`  // everyone in a group sees everyone in it
+	Viewer    string    `json:"viewer"`
 	Device    string    `json:"device,omitempty"` // "" for all of Owner's devices
 	Until     time.Time `json:"until,omitzero"`   // zero for no expiry
 	Precision int       `json:"precision,omitempty"`

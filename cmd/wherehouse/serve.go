@@ -122,6 +122,10 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if err := bootstrapAdmin(ctx, accounts, stdout, log); err != nil {
 		return err
 	}
+	policy, err := auth.NewPolicy(ctx, store)
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -169,7 +173,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 			TCP: tcp, TLS: cfg.MQTTTLS, TLSConfig: tlsConfig,
 			MaxPacket: cfg.MaxPacket, MaxClients: cfg.MaxClients,
 			StateFile: filepath.Join(cfg.Data, brokerStateFile),
-		}, accounts, rec, reg, log)
+		}, accounts, policy, rec, reg, log)
 		if err != nil {
 			return err
 		}
@@ -187,7 +191,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	}
 
 	apiServer := api.New(api.Deps{
-		Store: store, Devices: store, Accounts: accounts, Live: live, Version: version, Log: log,
+		Store: store, Devices: store, Accounts: accounts, Policy: policy, Live: live, Version: version, Log: log,
 		Gatherer: reg, MQTT: mqttWS, Frontend: frontend.Handler(),
 	})
 	httpLn, err := net.Listen("tcp", cfg.HTTP)

@@ -171,7 +171,14 @@ function fitAll() {
   const points = [...devices.values()].map((d) => d.marker.getLatLng());
   if (!points.length) return;
   fitted = true;
-  map.fitBounds(L.latLngBounds(points), { padding: [48, 48], maxZoom: FOCUS_ZOOM });
+  // Keep markers out from under the list where it sits beside the map.
+  const panel = $('panel');
+  const right = panel.open && window.innerWidth > 600 ? panel.offsetWidth + 24 : 48;
+  map.fitBounds(L.latLngBounds(points), {
+    paddingTopLeft: [48, 48],
+    paddingBottomRight: [right, 48],
+    maxZoom: FOCUS_ZOOM,
+  });
 }
 
 function focusDevice(key) {

@@ -1,0 +1,2 @@
+// Package geo holds wherehouse's geometry: pure functions, no I/O.
+package geo
