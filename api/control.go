@@ -35,8 +35,58 @@ type ControlError struct {
 // Control returns the handler for the control socket: the CLI's way to
 // change a store that a running server holds open. The socket file is
 // mode 0600, so only the store's owner reaches it; no login is asked.
-func Control(accounts *auth.Accounts, secrets *auth.Secrets, log *slog.Logger) http.Handler {
+func Control(accounts *auth.Accounts, secrets *auth.Secrets, policy *auth.Policy, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /shares", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, policy.Shares(r.URL.Query().Get("user")))
+	})
+	mux.HandleFunc("POST /shares", func(w http.ResponseWriter, r *http.Request) {
+		var sh storage.Share
+		if err := json.NewDecoder(r.Body).Decode(&sh); err != nil {
+			writeJSON(w, http.StatusBadRequest, ControlError{"bad_request", err.Error()})
+			return
+		}
+		sh, err := policy.AddShare(r.Context(), sh)
+		if err != nil {
+			controlError(w, log, err)
+			return
+		}
+		log.Info("share added", "id", sh.ID, "owner", sh.Owner, "viewer", sh.Viewer, "device", sh.Device, "precision", sh.Precision)
+		writeJSON(w, http.StatusCreated, sh)
+	})
+	mux.HandleFunc("DELETE /shares/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if err := policy.Revoke(r.Context(), r.PathValue("id")); err != nil {
+			controlError(w, log, err)
+			return
+		}
+		log.Info("share revoked", "id", r.PathValue("id"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /groups", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, policy.Groups())
+	})
+	mux.HandleFunc("PUT /groups/{name}", func(w http.ResponseWriter, r *http.Request) {
+		var g storage.Group
+		if err := json.NewDecoder(r.Body).Decode(&g); err != nil {
+			writeJSON(w, http.StatusBadRequest, ControlError{"bad_request", err.Error()})
+			return
+		}
+		g.Name = r.PathValue("name")
+		if err := policy.SetGroup(r.Context(), g); err != nil {
+			controlError(w, log, err)
+			return
+		}
+		log.Info("group set", "group", g.Name, "members", len(g.Members))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("DELETE /groups/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if err := policy.DeleteGroup(r.Context(), r.PathValue("name")); err != nil {
+			controlError(w, log, err)
+			return
+		}
+		log.Info("group deleted", "group", r.PathValue("name"))
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("PUT /keys/{user}/{device}", func(w http.ResponseWriter, r *http.Request) {
 		var req ControlRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
@@ -113,7 +163,7 @@ func controlError(w http.ResponseWriter, log *slog.Logger, err error) {
 		writeJSON(w, http.StatusNotFound, ControlError{"not_found", err.Error()})
 	case errors.Is(err, storage.ErrExists):
 		writeJSON(w, http.StatusConflict, ControlError{"exists", err.Error()})
-	case errors.Is(err, auth.ErrInvalidName), errors.Is(err, auth.ErrWeakPassword):
+	case errors.Is(err, auth.ErrInvalidName), errors.Is(err, auth.ErrWeakPassword), errors.Is(err, auth.ErrShareInvalid):
 		writeJSON(w, http.StatusBadRequest, ControlError{"invalid", err.Error()})
 	default:
 		log.Error("control request failed", "error", err)

@@ -15,11 +15,17 @@ import (
 	"github.com/wherehouse/wherehouse/storage"
 )
 
-// canSee reports whether the caller may see owner's devices. Every device
-// endpoint asks here, so the visibility policy changes in one place.
-func (s *Server) canSee(c *echo.Context, owner string) bool {
-	return s.Policy.CanSee(currentUser(c), owner)
+// canSee reports whether the caller may see owner's device, and whether
+// exactly: regions (home, work…) are exact positions, so a share that
+// coarsens positions does not show them. Every device endpoint asks here,
+// so the visibility policy changes in one place.
+func (s *Server) canSee(c *echo.Context, owner, device string) (ok, exact bool) {
+	g, ok := s.Policy.Grant(currentUser(c), owner, device)
+	return ok, ok && g.Precision == 0
 }
+
+var errCoarse = &apiError{Status: http.StatusForbidden, Code: "forbidden",
+	Message: "this user shares only coarse positions with you; regions are exact"}
 
 // Device status values of /api/0/last (a wherehouse extension).
 const (
@@ -143,8 +149,8 @@ func waypointList(payload json.RawMessage) json.RawMessage {
 }
 
 // visibleDevices returns the states of every device the caller may see.
-// It reads all states and filters them through canSee, so a share-aware
-// policy applies here unchanged; a home server has few devices.
+// It reads all states and filters them through canSee, so shares of
+// single devices apply; a home server has few devices.
 func (s *Server) visibleDevices(c *echo.Context) ([]storage.Device, error) {
 	if s.Devices == nil {
 		return nil, nil
@@ -155,7 +161,7 @@ func (s *Server) visibleDevices(c *echo.Context) ([]storage.Device, error) {
 	}
 	visible := all[:0]
 	for _, d := range all {
-		if s.canSee(c, d.User) {
+		if ok, _ := s.canSee(c, d.User, d.Device); ok {
 			visible = append(visible, d)
 		}
 	}
@@ -180,10 +186,12 @@ var errNoDevice = &apiError{Status: http.StatusNotFound, Code: "not_found", Mess
 
 // device serves GET /api/v1/devices/:user/:device with the card and the
 // regions. A device the caller may not see is a 404 like one that does not
-// exist, so the answer does not tell who has which devices.
+// exist, so the answer does not tell who has which devices. Under a
+// coarsening share the regions are left out ([]).
 func (s *Server) device(c *echo.Context) error {
 	user, device := pathParam(c, "user"), pathParam(c, "device")
-	if !s.canSee(c, user) || s.Devices == nil {
+	ok, exact := s.canSee(c, user, device)
+	if !ok || s.Devices == nil {
 		return errNoDevice
 	}
 	d, err := s.Devices.Device(c.Request().Context(), user, device)
@@ -192,6 +200,9 @@ func (s *Server) device(c *echo.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if !exact {
+		d.Waypoints = nil
 	}
 	out := deviceDetail{deviceJSON: newDeviceJSON(&d), Card: d.Card, Waypoints: waypointList(d.Waypoints)}
 	return c.JSON(http.StatusOK, out)
@@ -221,8 +232,9 @@ func (s *Server) cards(c *echo.Context) error {
 
 // waypoints serves GET /api/v1/waypoints?user=&device=: the device's
 // current regions as an array of waypoint objects. user defaults to the
-// caller. Like /api/0/locations, a user the caller may not see is a 403;
-// a device without regions (or without any state yet) gives [].
+// caller. Like /api/0/locations, a device the caller may not see is a 403
+// (so is one shared only coarsely); a device without regions (or without
+// any state yet) gives [].
 func (s *Server) waypoints(c *echo.Context) error {
 	user, device := strings.ToLower(param(c, "user")), strings.ToLower(param(c, "device"))
 	if user == "" {
@@ -231,8 +243,12 @@ func (s *Server) waypoints(c *echo.Context) error {
 	if device == "" {
 		return errBadRequest("device is required")
 	}
-	if !s.canSee(c, user) {
+	ok, exact := s.canSee(c, user, device)
+	if !ok {
 		return errForbidden
+	}
+	if !exact {
+		return errCoarse
 	}
 	if s.Devices == nil {
 		return c.JSONBlob(http.StatusOK, []byte("[]"))

@@ -33,6 +33,12 @@ func (s *Server) routes(e *echo.Echo) {
 
 	// Native API.
 	v1 := e.Group("/api/v1", s.requireUser)
+	v1.GET("/shares", s.listShares)
+	v1.POST("/shares", s.addShare)
+	v1.DELETE("/shares/:id", s.revokeShare)
+	v1.GET("/groups", s.listGroups)
+	v1.PUT("/groups/:name", s.putGroup, s.requireAdmin)
+	v1.DELETE("/groups/:name", s.deleteGroup, s.requireAdmin)
 	v1.GET("/devices", s.devices)
 	v1.GET("/devices/:user/:device", s.device)
 	v1.GET("/cards", s.cards)

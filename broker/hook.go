@@ -158,28 +158,40 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	in := recorder.Incoming{Topic: pk.TopicName, Payload: pk.Payload, Transport: "mqtt", Received: time.Now()}
 	switch pk.FixedHeader.Qos {
 	case 0:
-		if err := h.rec.Accept(in, nil); err != nil {
+		m, err := h.rec.AcceptMessage(in, nil)
+		if err != nil {
 			return pk, packets.ErrRejectPacket
 		}
+		pk.Payload = m.Payload // decrypted
 		return pk, nil
 	case 1:
-		id, topic, payload, retain := pk.PacketID, pk.TopicName, pk.Payload, pk.FixedHeader.Retain
-		h.rec.Accept(in, func(err error) {
-			ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id}
-			if err := cl.WritePacket(ack); err != nil {
-				h.log.Debug("puback not sent", "client", cl.ID, "error", err)
-			}
+		id, topic, retain := pk.PacketID, pk.TopicName, pk.FixedHeader.Retain
+		var payload []byte // set below, before the callback can run
+		var ready = make(chan struct{})
+		m, _ := h.rec.AcceptMessage(in, func(err error) {
+			<-ready
+			// Relay first, so that once the sender has its ack the message
+			// is queued for every subscriber.
 			if err == nil {
 				h.relay(topic, payload, retain)
 			} else if !errors.Is(err, recorder.ErrInvalid) {
 				h.log.Error("message acknowledged but not stored", "client", cl.ID, "topic", topic, "error", err)
 			}
+			ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id}
+			if err := cl.WritePacket(ack); err != nil {
+				h.log.Debug("puback not sent", "client", cl.ID, "error", err)
+			}
 		})
+		payload = m.Payload
+		close(ready)
 		return pk, packets.ErrRejectPacket
 	default:
-		if err := h.rec.Store(context.Background(), in); err != nil {
+		errc := make(chan error, 1)
+		m, err := h.rec.AcceptMessage(in, func(err error) { errc <- err })
+		if err != nil || <-errc != nil {
 			return pk, packets.ErrRejectPacket
 		}
+		pk.Payload = m.Payload
 		return pk, nil
 	}
 }

@@ -94,6 +94,15 @@ func (r *Recorder) Observe(o Observer) { r.observers = append(r.observers, o) }
 // the order of receipt [MQTT-4.6.0-2].
 // Accept blocks while the queue is full (back-pressure on the transport).
 func (r *Recorder) Accept(in Incoming, done Done) error {
+	_, err := r.AcceptMessage(in, done)
+	return err
+}
+
+// AcceptMessage is Accept that also returns the message as it will be
+// stored: decrypted, with user and device from the topic. Relays use its
+// payload, so nothing encrypted with a secret a subscriber lacks is passed
+// on (iOS drops a friend whose message it cannot decrypt).
+func (r *Recorder) AcceptMessage(in Incoming, done Done) (storage.Message, error) {
 	in.Received = receivedAt(in)
 	r.metrics.received.WithLabelValues(in.Transport).Inc()
 	m, err := Parse(in.Topic, in.Payload, in.Received)
@@ -106,9 +115,9 @@ func (r *Recorder) Accept(in Incoming, done Done) error {
 		if done != nil {
 			r.enqueue(job{done: done, err: err})
 		}
-		return err
+		return m, err
 	}
-	return r.enqueue(job{msg: m, done: done})
+	return m, r.enqueue(job{msg: m, done: done})
 }
 
 func (r *Recorder) enqueue(j job) error {

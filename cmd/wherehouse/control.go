@@ -28,6 +28,12 @@ type userAdmin interface {
 	List(ctx context.Context) ([]api.ControlUser, error)
 	SetKey(ctx context.Context, user, device, secret string) error
 	DeleteKey(ctx context.Context, user, device string) error
+	AddShare(ctx context.Context, s storage.Share) (storage.Share, error)
+	Shares(ctx context.Context, user string) ([]storage.Share, error)
+	Revoke(ctx context.Context, id string) error
+	SetGroup(ctx context.Context, g storage.Group) error
+	DeleteGroup(ctx context.Context, name string) error
+	Groups(ctx context.Context) ([]storage.Group, error)
 }
 
 // openAdmin talks to the running server over its control socket, or, when
@@ -49,7 +55,12 @@ func openAdmin(ctx context.Context, dataDir string) (userAdmin, func() error, er
 		store.Close()
 		return nil, nil, err
 	}
-	return directAdmin{auth.NewAccounts(store), secrets}, store.Close, nil
+	policy, err := auth.NewPolicy(ctx, store)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return directAdmin{auth.NewAccounts(store), secrets, policy}, store.Close, nil
 }
 
 // controlRunning reports whether a server answers on the control socket.
@@ -65,7 +76,28 @@ func controlRunning(sock string) bool {
 type directAdmin struct {
 	*auth.Accounts
 	secrets *auth.Secrets
+	policy  *auth.Policy
 }
+
+func (d directAdmin) AddShare(ctx context.Context, s storage.Share) (storage.Share, error) {
+	return d.policy.AddShare(ctx, s)
+}
+
+func (d directAdmin) Shares(_ context.Context, user string) ([]storage.Share, error) {
+	return d.policy.Shares(user), nil
+}
+
+func (d directAdmin) Revoke(ctx context.Context, id string) error { return d.policy.Revoke(ctx, id) }
+
+func (d directAdmin) SetGroup(ctx context.Context, g storage.Group) error {
+	return d.policy.SetGroup(ctx, g)
+}
+
+func (d directAdmin) DeleteGroup(ctx context.Context, name string) error {
+	return d.policy.DeleteGroup(ctx, name)
+}
+
+func (d directAdmin) Groups(context.Context) ([]storage.Group, error) { return d.policy.Groups(), nil }
 
 func (d directAdmin) SetKey(ctx context.Context, user, device, secret string) error {
 	return d.secrets.Set(ctx, user, device, secret)
@@ -161,4 +193,34 @@ func (c *controlClient) SetKey(ctx context.Context, user, device, secret string)
 
 func (c *controlClient) DeleteKey(ctx context.Context, user, device string) error {
 	return c.do(ctx, http.MethodDelete, "/keys/"+url.PathEscape(user)+"/"+url.PathEscape(device), nil, nil)
+}
+
+func (c *controlClient) AddShare(ctx context.Context, s storage.Share) (storage.Share, error) {
+	var out storage.Share
+	err := c.do(ctx, http.MethodPost, "/shares", s, &out)
+	return out, err
+}
+
+func (c *controlClient) Shares(ctx context.Context, user string) ([]storage.Share, error) {
+	var out []storage.Share
+	err := c.do(ctx, http.MethodGet, "/shares?user="+url.QueryEscape(user), nil, &out)
+	return out, err
+}
+
+func (c *controlClient) Revoke(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/shares/"+url.PathEscape(id), nil, nil)
+}
+
+func (c *controlClient) SetGroup(ctx context.Context, g storage.Group) error {
+	return c.do(ctx, http.MethodPut, "/groups/"+url.PathEscape(g.Name), g, nil)
+}
+
+func (c *controlClient) DeleteGroup(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/groups/"+url.PathEscape(name), nil, nil)
+}
+
+func (c *controlClient) Groups(ctx context.Context) ([]storage.Group, error) {
+	var out []storage.Group
+	err := c.do(ctx, http.MethodGet, "/groups", nil, &out)
+	return out, err
 }

@@ -58,3 +58,28 @@ func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
 	}
 	return fs
 }
+
+// parseWithPositional parses flags that may come before, between or after
+// positional arguments ("share alice bob --history") and returns the
+// positional ones.
+func parseWithPositional(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			pos, args = append(pos, args[0]), args[1:]
+		}
+		n := len(args)
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if len(args) == n || strings.HasPrefix(args[0], "-") { // after "--": all positional
+			pos = append(pos, args...)
+			break
+		}
+	}
+	return pos, applyEnv(fs, os.Getenv)
+}

@@ -37,6 +37,9 @@ Usage:
   wherehouse key set USER DEVICE           set a device's payload-encryption secret (read from stdin;
                                            DEVICE "*" for all of USER's devices)
   wherehouse key del USER DEVICE           remove it
+  wherehouse share OWNER VIEWER [flags]    let VIEWER see OWNER (--device, --until, --precision M, --history)
+  wherehouse share list | del ID           list or revoke shares
+  wherehouse group set NAME MEMBER...      everyone in a group sees everyone in it (group list, group del)
   wherehouse version                       print version and build information
 
 Every command takes --data DIR (default ./data) and works whether or not
@@ -55,6 +58,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "user", "users":
 		return runUser(ctx, args[1:], stdin, stdout, stderr)
+	case "share", "shares":
+		return runShare(ctx, args[1:], stdout, stderr)
+	case "group", "groups":
+		return runGroup(ctx, args[1:], stdout, stderr)
 	case "key", "keys":
 		return runKey(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-version":

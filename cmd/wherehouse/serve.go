@@ -211,7 +211,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		ctlLn.Close()
 		return fmt.Errorf("restrict control socket: %w", err)
 	}
-	ctlSrv := &http.Server{Handler: api.Control(accounts, secrets, log), ReadHeaderTimeout: 10 * time.Second}
+	ctlSrv := &http.Server{Handler: api.Control(accounts, secrets, policy, log), ReadHeaderTimeout: 10 * time.Second}
 	stops = append(stops, serveHTTP(ctlSrv, ctlLn, func() {}, log))
 
 	fmt.Fprintf(stdout, "wherehouse %s ready: open http://%s/ (data in %s)\n", version, displayAddr(httpLn.Addr()), cfg.Data)

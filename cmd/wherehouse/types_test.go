@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,5 +217,68 @@ func TestMessageTypesVisibility(t *testing.T) {
 	s.getJSON("admin", adminPassword, "/api/v1/waypoints?user=dora&device=phone", &w)
 	if len(w) != 1 {
 		t.Errorf("admin: dora's regions = %v, want one", w)
+	}
+}
+
+// TestMessageTypesShares: device states follow shares of single devices,
+// and regions (exact places) are not shown under a coarsening share.
+func TestMessageTypesShares(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	s.addUser("gina", "gina-pass-12")
+	s.addUser("hank", "hank-pass-12")
+	s.addUser("ivan", "ivan-pass-12")
+	c := mustMQTT(t, "tcp://"+s.MQTT, "types-share-gina", "gina", "gina-pass-12")
+	for _, dev := range []string{"phone", "tab"} {
+		publish(t, c, "owntracks/gina/"+dev+"/info", 1, true, `{"_type":"card","name":"Gina `+dev+`","tid":"g`+dev[:1]+`"}`)
+		publish(t, c, "owntracks/gina/"+dev+"/waypoint", 1, false, `{"_type":"waypoint","desc":"Home","lat":52.5,"lon":13.4,"rad":50,"tst":1600000000}`)
+	}
+	eventually(t, "gina's two devices", func() bool {
+		var d []any
+		s.getJSON("gina", "gina-pass-12", "/api/v1/devices", &d)
+		return len(d) == 2
+	})
+	share := func(body string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, s.url("/api/v1/shares"), strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth("gina", "gina-pass-12")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("POST /api/v1/shares: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST /api/v1/shares %s: status %d", body, resp.StatusCode)
+		}
+	}
+	share(`{"viewer":"hank","device":"phone","precision":1000}`)
+	share(`{"viewer":"ivan"}`)
+
+	var devices, cards []map[string]any
+	s.getJSON("hank", "hank-pass-12", "/api/v1/devices", &devices)
+	s.getJSON("hank", "hank-pass-12", "/api/v1/cards", &cards)
+	if len(devices) != 1 || devices[0]["device"] != "phone" || len(cards) != 1 || cards[0]["name"] != "Gina phone" {
+		t.Errorf("hank (phone only): devices = %v, cards = %v", devices, cards)
+	}
+	if code, _ := s.get("hank", "hank-pass-12", "/api/v1/devices/gina/tab"); code != http.StatusNotFound {
+		t.Errorf("hank: gina/tab = %d, want 404", code)
+	}
+	var dev struct{ Waypoints []any }
+	s.getJSON("hank", "hank-pass-12", "/api/v1/devices/gina/phone", &dev)
+	if dev.Waypoints == nil || len(dev.Waypoints) != 0 {
+		t.Errorf("hank (coarse): gina/phone waypoints = %v, want []", dev.Waypoints)
+	}
+	if code, _ := s.get("hank", "hank-pass-12", "/api/v1/waypoints?user=gina&device=phone"); code != http.StatusForbidden {
+		t.Errorf("hank (coarse): /api/v1/waypoints = %d, want 403", code)
+	}
+
+	s.getJSON("ivan", "ivan-pass-12", "/api/v1/devices", &devices)
+	if len(devices) != 2 {
+		t.Errorf("ivan (all, exact): devices = %v, want both", devices)
+	}
+	var w []any
+	s.getJSON("ivan", "ivan-pass-12", "/api/v1/waypoints?user=gina&device=tab", &w)
+	if len(w) != 1 {
+		t.Errorf("ivan (exact): regions = %v, want one", w)
 	}
 }
