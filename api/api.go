@@ -34,6 +34,12 @@ type Deps struct {
 	MQTT     http.Handler // MQTT over WebSocket; nil when the embedded broker is off
 	Frontend http.Handler // the web app; nil for none
 	Ready    func() error // nil error when the server can take traffic
+
+	// HTTP mode (/pub) and device commands.
+	Recorder  *recorder.Recorder // stores what /pub receives
+	Secrets   *auth.Secrets      // encrypts /pub replies to encrypted requests; nil for none
+	Commands  storage.Commands   // cmds queued for devices in HTTP mode; nil for none
+	Publisher Publisher          // publishes cmds to the broker; nil without one
 }
 
 // Server holds the HTTP handlers.

@@ -89,8 +89,37 @@ func appendObject(dst, payload []byte, extra []field, only map[string]bool) []by
 }
 
 func mentionsAny(p []byte, extra []field) bool {
+	if bytes.Contains(p, []byte(`\u`)) {
+		return escapedKeyCollides(p, extra) // a key may be spelled with escapes
+	}
 	for _, f := range extra {
 		if bytes.Contains(p, []byte(`"`+f.key+`"`)) {
+			return true
+		}
+	}
+	return false
+}
+
+// escapedKeyCollides decodes the top-level keys of p and reports whether
+// one of them is an extra member's key.
+func escapedKeyCollides(p []byte, extra []field) bool {
+	dec := json.NewDecoder(bytes.NewReader(p))
+	if _, err := dec.Token(); err != nil {
+		return true
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return true
+		}
+		key, _ := tok.(string)
+		for _, f := range extra {
+			if f.key == key {
+				return true
+			}
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
 			return true
 		}
 	}

@@ -31,6 +31,9 @@ func (s *Server) routes(e *echo.Echo) {
 	r0.POST("/locations", s.locations) // the Recorder also takes form posts
 	e.GET("/ws/last", s.wsLast, s.requireUser)
 
+	// The apps' HTTP mode: one message per POST, never redirected.
+	e.POST("/pub", s.pub, s.requireUser)
+
 	// Native API.
 	v1 := e.Group("/api/v1", s.requireUser)
 	v1.GET("/shares", s.listShares)
@@ -41,6 +44,7 @@ func (s *Server) routes(e *echo.Echo) {
 	v1.DELETE("/groups/:name", s.deleteGroup, s.requireAdmin)
 	v1.GET("/devices", s.devices)
 	v1.GET("/devices/:user/:device", s.device)
+	v1.POST("/devices/:user/:device/cmd", s.sendCommand)
 	v1.GET("/cards", s.cards)
 	v1.GET("/waypoints", s.waypoints)
 

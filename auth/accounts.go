@@ -46,6 +46,7 @@ type Accounts struct {
 
 	mu    sync.Mutex
 	cache map[[32]byte]cached // sha256(name, password) -> verified user
+	gen   uint64              // bumped by every change; a login that saw an older one is not cached
 }
 
 type cached struct {
@@ -139,6 +140,7 @@ func (a *Accounts) Authenticate(ctx context.Context, name, password string) (sto
 	key := credKey(name, password)
 	a.mu.Lock()
 	c, ok := a.cache[key]
+	gen := a.gen
 	a.mu.Unlock()
 	if ok && time.Now().Before(c.expires) {
 		return c.user, nil
@@ -155,17 +157,26 @@ func (a *Accounts) Authenticate(ctx context.Context, name, password string) (sto
 		return storage.User{}, ErrBadCredentials
 	}
 	a.mu.Lock()
-	if len(a.cache) > 10000 {
-		clear(a.cache)
+	changed := a.gen != gen
+	if !changed {
+		if len(a.cache) > 10000 {
+			clear(a.cache)
+		}
+		a.cache[key] = cached{user: u, expires: time.Now().Add(cacheTTL)}
 	}
-	a.cache[key] = cached{user: u, expires: time.Now().Add(cacheTTL)}
 	a.mu.Unlock()
+	if changed {
+		// The account changed while we checked: the password may have
+		// been verified against the old hash. Check again from scratch.
+		return a.Authenticate(ctx, name, password)
+	}
 	return u, nil
 }
 
 func (a *Accounts) forget() {
 	a.mu.Lock()
 	clear(a.cache)
+	a.gen++
 	a.mu.Unlock()
 }
 

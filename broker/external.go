@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -32,9 +33,11 @@ type ExternalConfig struct {
 
 // External subscribes to an external broker and feeds the recorder.
 type External struct {
-	cfg    ExternalConfig
-	rec    *recorder.Recorder
-	log    *slog.Logger
+	cfg ExternalConfig
+	rec *recorder.Recorder
+	log *slog.Logger
+
+	mu     sync.RWMutex // guards client: Run sets it, Publish reads it
 	client paho.Client
 }
 
@@ -113,7 +116,9 @@ func (e *External) Run(ctx context.Context) error {
 		opts.SetTLSConfig(e.cfg.TLS)
 	}
 	opts.ConnectTimeout = 10 * time.Second
+	e.mu.Lock()
 	e.client = paho.NewClient(opts)
+	e.mu.Unlock()
 	if err := e.connect(ctx); err != nil {
 		return nil // ctx ended before the first connection
 	}
@@ -147,12 +152,49 @@ func (e *External) connect(ctx context.Context) error {
 }
 
 func (e *External) onMessage(_ paho.Client, m paho.Message) {
+	if isCmdTopic(m.Topic()) {
+		// Commands to devices (ours included: the broker echoes what we
+		// publish back to our owntracks/# subscription) are not device
+		// messages.
+		m.Ack()
+		return
+	}
 	in := recorder.Incoming{Topic: m.Topic(), Payload: m.Payload(), Transport: "broker", Received: time.Now()}
 	if m.Qos() == 0 {
 		e.rec.Accept(in, nil)
 		return
 	}
 	e.rec.Accept(in, func(error) { m.Ack() })
+}
+
+// publishTimeout bounds waiting for the broker to take a publish.
+const publishTimeout = 5 * time.Second
+
+// Publish sends a message from the server itself (a cmd to a device). It
+// fails at once while not connected rather than queueing: callers have
+// other ways to deliver.
+func (e *External) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	e.mu.RLock()
+	c := e.client
+	e.mu.RUnlock()
+	if c == nil || !c.IsConnectionOpen() {
+		return fmt.Errorf("publish %s: not connected to broker %s", topic, e.cfg.URL)
+	}
+	tok := c.Publish(topic, qos, retain, payload)
+	if !tok.WaitTimeout(publishTimeout) {
+		return fmt.Errorf("publish %s: broker %s did not confirm within %s", topic, e.cfg.URL, publishTimeout)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// isCmdTopic reports whether topic is owntracks/<user>/<device>/cmd, where
+// the backend writes commands for the apps.
+func isCmdTopic(topic string) bool {
+	parts := strings.Split(topic, "/")
+	return len(parts) == 4 && parts[0] == recorder.TopicPrefix && parts[3] == "cmd"
 }
 
 // explain turns common connection errors into advice.

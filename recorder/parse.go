@@ -56,6 +56,9 @@ func reject(reason, format string, args ...any) error {
 // ParseTopic splits an OwnTracks topic into lower-cased user and device.
 // The topic must be owntracks/<user>/<device>[/<subtopic>...].
 func ParseTopic(topic string) (user, device string, err error) {
+	if !utf8.ValidString(topic) {
+		return "", "", reject(ReasonTopic, "topic is not valid UTF-8")
+	}
 	parts := strings.Split(topic, "/")
 	if len(parts) < 3 || parts[0] != TopicPrefix {
 		return "", "", reject(ReasonTopic, "topic %q is not %s/<user>/<device>[/...]", topic, TopicPrefix)
@@ -145,10 +148,11 @@ func parseObject(payload []byte) (map[string]json.RawMessage, error) {
 		if !ok {
 			return nil, reject(ReasonJSON, "object key is not a string")
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
+		start := dec.InputOffset()
+		if err := skipValue(dec); err != nil {
 			return nil, reject(ReasonJSON, "value of %q: %v", key, err)
 		}
+		raw := json.RawMessage(bytes.TrimLeft(payload[start:dec.InputOffset()], " \t\r\n:"))
 		if _, dup := fields[key]; dup {
 			return nil, reject(ReasonJSON, "duplicate key %q", key)
 		}
@@ -161,6 +165,33 @@ func parseObject(payload []byte) (map[string]json.RawMessage, error) {
 		return nil, reject(ReasonJSON, "trailing data after the JSON object")
 	}
 	return fields, nil
+}
+
+// skipValue reads one JSON value, checking that every number in it, at any
+// depth, is finite (Go's decoder keeps 1e999 as a json.Number).
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			if v == '{' || v == '[' {
+				depth++
+			} else {
+				depth--
+			}
+		case json.Number:
+			if _, err := number(json.RawMessage(v)); err != nil {
+				return fmt.Errorf("number %s: %w", v, err)
+			}
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
 }
 
 // maxTST is year 5138; anything later is a unit mistake (milliseconds).

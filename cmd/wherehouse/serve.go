@@ -151,6 +151,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	}
 
 	var mqttWS http.Handler
+	var publisher api.Publisher // sends cmds to devices
 	if cfg.Broker != "" {
 		ext, err := broker.NewExternal(broker.ExternalConfig{
 			URL: cfg.Broker, User: cfg.BrokerUser, Password: cfg.BrokerPassword,
@@ -164,6 +165,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		ewg.Go(func() { ext.Run(extCtx) })
 		stops = append(stops, func() { cancel(); ewg.Wait() })
 		log.Info("using external broker", "broker", cfg.Broker, "filter", ext.Filter())
+		publisher = ext
 	} else {
 		tcp := cfg.MQTT
 		if tcp == "off" {
@@ -182,6 +184,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		}
 		stops = append(stops, func() { emb.Close() })
 		mqttWS = emb
+		publisher = emb
 		if a := emb.Addr("tcp"); a != "" {
 			log.Info("listening", "service", "mqtt", "addr", a)
 		}
@@ -193,6 +196,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	apiServer := api.New(api.Deps{
 		Store: store, Devices: store, Accounts: accounts, Policy: policy, Live: live, Version: version, Log: log,
 		Gatherer: reg, MQTT: mqttWS, Frontend: frontend.Handler(),
+		Recorder: rec, Secrets: secrets, Commands: store, Publisher: publisher,
 	})
 	httpLn, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
