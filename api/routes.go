@@ -36,6 +36,8 @@ func (s *Server) routes(e *echo.Echo) {
 
 	// Native API.
 	v1 := e.Group("/api/v1", s.requireUser)
+	v1.PUT("/keys/:user/:device", s.setKey)
+	v1.DELETE("/keys/:user/:device", s.deleteKey)
 	v1.GET("/shares", s.listShares)
 	v1.POST("/shares", s.addShare)
 	v1.DELETE("/shares/:id", s.revokeShare)

@@ -122,6 +122,26 @@ func TestEncryptedPayloads(t *testing.T) {
 		t.Errorf("server.key: %v %v, want mode 0600", fi.Mode(), err)
 	}
 	runCLI(t, "", "key", "del", "admin", "*", "--data", dir)
+
+	// The same through the API: owners and admins only.
+	s.addUser("lena", "lena-pass-12")
+	body, _ := json.Marshal(map[string]string{"secret": v.Secret})
+	if code, b := s.send(http.MethodPut, "lena", "lena-pass-12", "/api/v1/keys/admin/apikey", string(body)); code != http.StatusForbidden {
+		t.Errorf("lena setting admin's key: %d %s, want 403", code, b)
+	}
+	if code, b := s.send(http.MethodPut, "admin", adminPassword, "/api/v1/keys/admin/apikey", string(body)); code != http.StatusNoContent {
+		t.Fatalf("PUT key: %d %s", code, b)
+	}
+	send("apikey", v.Encrypted)
+	eventually(t, "secret set by API used", func() bool {
+		return s.locations("admin", adminPassword, "admin", "apikey").Count == 1
+	})
+	if code, _ := s.send(http.MethodDelete, "admin", adminPassword, "/api/v1/keys/admin/apikey", ""); code != http.StatusNoContent {
+		t.Errorf("DELETE key: %d", code)
+	}
+	if code, _ := s.send(http.MethodDelete, "admin", adminPassword, "/api/v1/keys/admin/apikey", ""); code != http.StatusNotFound {
+		t.Errorf("DELETE missing key: %d, want 404", code)
+	}
 	if code, _ := s.get("admin", adminPassword, "/healthz"); code != http.StatusOK {
 		t.Error("server unhealthy")
 	}

@@ -171,6 +171,23 @@ func (s *testServer) get(user, password, path string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
+// send does an HTTP request with a JSON body (may be "") and basic auth.
+func (s *testServer) send(method, user, password, path, body string) (int, []byte) {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, s.url(path), strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
 // getJSON GETs path and decodes a 200 response into v.
 func (s *testServer) getJSON(user, password, path string, v any) {
 	s.t.Helper()
