@@ -133,7 +133,12 @@ func (p *Policy) CanRead(viewer storage.User, topic string) (Grant, bool) {
 	if len(parts) < 3 || parts[0] != TopicPrefix {
 		return Grant{}, viewer.Admin
 	}
-	return p.Grant(viewer, strings.ToLower(parts[1]), strings.ToLower(parts[2]))
+	g, ok := p.Grant(viewer, strings.ToLower(parts[1]), strings.ToLower(parts[2]))
+	if ok && g.Precision > 0 && len(parts) > 3 && strings.HasPrefix(parts[3], "waypoint") {
+		// Regions are exact places; a coarse share does not show them.
+		return g, false
+	}
+	return g, ok
 }
 
 // AddShare stores a new share and applies it. The ID is generated.

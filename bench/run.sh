@@ -57,7 +57,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/wherehouse-bench.XXXXXX")
 RESULTS=${BENCH_RESULTS:-${TMPDIR:-/tmp}/wherehouse-bench-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$RESULTS" "$WORK/bin"
 
-PIDS=()
 stop_pid() {
 	local pid=$1 i
 	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
@@ -71,7 +70,8 @@ stop_pid() {
 cleanup() {
 	local rc=$? pid
 	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+	# Only this shell's own jobs still running: no stale pid is ever signalled.
+	for pid in $(jobs -p); do stop_pid "$pid"; done
 	rm -rf "$WORK"
 	exit "$rc"
 }
@@ -127,14 +127,16 @@ us_per() { awk -v ms="$1" -v n="$2" 'BEGIN {if (n > 0) printf "%.0f", ms * 1000 
 # field LINE NAME prints NAME's value from a RESULT line ("" when absent).
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
-# loadgen ARGS...: runs the generator, logs everything, prints the RESULT
-# line (empty when the generator could not even start).
+# loadgen ARGS...: runs the generator, logs everything and sets RES to its
+# RESULT line (empty when it could not even start). It runs as a job so an
+# interrupt reaches the trap at once, not after the generator's timeout.
+RES=
 loadgen() {
-	local out
-	out=$("$WORK/bin/loadgen" -timeout "$LOADGEN_TIMEOUT" "$@" 2>>"$RESULTS/loadgen.log") ||
-		warn "loadgen $1 $2: run incomplete (see $RESULTS/loadgen.log)"
-	printf '%s\n' "$out" >>"$RESULTS/loadgen.log"
-	grep '^RESULT ' <<<"$out" || true
+	local out=$WORK/loadgen.out
+	"$WORK/bin/loadgen" -timeout "$LOADGEN_TIMEOUT" "$@" >"$out" 2>>"$RESULTS/loadgen.log" &
+	wait "$!" || warn "loadgen $1 $2: run incomplete (see $RESULTS/loadgen.log)"
+	cat "$out" >>"$RESULTS/loadgen.log"
+	RES=$(grep '^RESULT ' "$out" || true)
 }
 
 # start_wherehouse NAME DATA HTTP_PORT ARGS...: starts serve in the
@@ -148,9 +150,8 @@ start_wherehouse() {
 	WHEREHOUSE_ADMIN_PASSWORD=$PASSWORD "$WORK/bin/wherehouse" serve --data "$data" \
 		--http "127.0.0.1:$http" "$@" >>"$RESULTS/$name.log" 2>&1 &
 	SERVER_PID=$!
-	PIDS+=("$SERVER_PID")
 	deadline=$((SECONDS + 30))
-	until curl -fs -o /dev/null "http://127.0.0.1:$http/healthz"; do
+	until curl -fs --max-time 5 -o /dev/null "http://127.0.0.1:$http/healthz"; do
 		if ((SECONDS >= deadline)) || ! kill -0 "$SERVER_PID" 2>/dev/null; then
 			warn "wherehouse $name did not answer /healthz; log: $RESULTS/$name.log"
 			tail -20 "$RESULTS/$name.log" >&2
@@ -165,7 +166,6 @@ MOSQ_PID=
 start_mosquitto() {
 	"$MOSQUITTO" -c "$WORK/mosquitto.conf" >>"$RESULTS/mosquitto.log" 2>&1 &
 	MOSQ_PID=$!
-	PIDS+=("$MOSQ_PID")
 	if ! wait_port "$MOSQ_PORT" 10; then
 		warn "mosquitto did not start; log: $RESULTS/mosquitto.log"
 		return 1
@@ -205,6 +205,9 @@ say "machine"
 	echo "workers: $PUBLISHERS publishers × $MESSAGES messages, QoS 1, retained, inflight 200"
 	echo "results: $RESULTS"
 } | tee "$RESULTS/machine.txt"
+if awk -v l="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)" -v n="$(nproc)" 'BEGIN {exit !(l > n / 2)}'; then
+	warn "the machine is busy (load $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs): wall-clock rates will be low and noisy; CPU per message is the steadier figure"
+fi
 
 say "build"
 if [[ -n ${BENCH_WHEREHOUSE_BIN:-} ]]; then
@@ -240,9 +243,10 @@ A_URL=http://127.0.0.1:$A_HTTP
 R[startup_empty_ms]=$STARTUP_MS
 echo "started on an empty store in $STARTUP_MS ms"
 c0=$(cpu_ms "$A_PID")
-res=$(loadgen -name embedded -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
+loadgen -name embedded -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
 	-publishers "$PUBLISHERS" -messages "$MESSAGES" -topic 'owntracks/load{n}/dev{n}' \
-	-tst-start "$TST_LOAD" -tst-step 1 -metrics "$A_URL/metrics")
+	-tst-start "$TST_LOAD" -tst-step 1 -metrics "$A_URL/metrics"
+res=$RES
 echo "${res:-no result}"
 R[embedded_cpu]=$(us_per $(($(cpu_ms "$A_PID") - c0)) "$(field "$res" msgs)")
 echo "wherehouse CPU per stored message: ${R[embedded_cpu]:-?} µs"
@@ -259,9 +263,10 @@ echo "check via /metrics: ${R[embedded_check]} → ${R[embedded_ok]}"
 
 say "2b. the same, not retained (the OwnTracks apps retain; this shows what retaining costs)"
 c0=$(cpu_ms "$A_PID")
-res=$(loadgen -name embedded-noretain -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
+loadgen -name embedded-noretain -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
 	-publishers "$PUBLISHERS" -messages "$MESSAGES" -topic 'owntracks/plain{n}/dev{n}' -retain=false \
-	-tst-start "$TST_LOAD" -tst-step 1 -metrics "$A_URL/metrics")
+	-tst-start "$TST_LOAD" -tst-step 1 -metrics "$A_URL/metrics"
+res=$RES
 echo "${res:-no result}"
 R[noretain_cpu]=$(us_per $(($(cpu_ms "$A_PID") - c0)) "$(field "$res" msgs)")
 echo "wherehouse CPU per stored message: ${R[noretain_cpu]:-?} µs"
@@ -272,10 +277,11 @@ R[noretain_p99]=$(field "$res" p99_ms)
 ##########################################################################
 say "3. embedded broker while querying the HTTP API ($QUERY_WORKERS loop: /api/0/last, /api/0/locations 1 h ≈ 3600 points)"
 QUERY="user=load0&device=dev0&from=2025-03-01T00:00:00&to=2025-03-01T00:59:59"
-res=$(loadgen -name querying -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
+loadgen -name querying -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
 	-publishers "$PUBLISHERS" -messages "$MESSAGES" -topic 'owntracks/query{n}/dev{n}' \
 	-tst-start "$TST_LOAD" -tst-step 1 -metrics "$A_URL/metrics" \
-	-query-base "$A_URL" -query-params "$QUERY" -query-workers "$QUERY_WORKERS")
+	-query-base "$A_URL" -query-params "$QUERY" -query-workers "$QUERY_WORKERS"
+res=$RES
 echo "${res:-no result}"
 R[query_rate]=$(field "$res" rate)
 R[query_qps]=$(field "$res" qps)
@@ -309,9 +315,10 @@ if [[ -n $MOSQUITTO ]]; then
 	start_mosquitto
 	echo "$("$MOSQUITTO" -h 2>&1 | head -1), port $MOSQ_PORT"
 	c0=$(cpu_ms "$MOSQ_PID")
-	res=$(loadgen -name mosquitto -broker "tcp://127.0.0.1:$MOSQ_PORT" -count-sub \
+	loadgen -name mosquitto -broker "tcp://127.0.0.1:$MOSQ_PORT" -count-sub \
 		-publishers "$PUBLISHERS" -messages "$MESSAGES" -topic 'owntracks/load{n}/dev{n}' \
-		-tst-start "$TST_LOAD" -tst-step 1)
+		-tst-start "$TST_LOAD" -tst-step 1
+	res=$RES
 	echo "${res:-no result}"
 	R[relay_cpu]=$(us_per $(($(cpu_ms "$MOSQ_PID") - c0)) "$(field "$res" sub_msgs)")
 	echo "mosquitto CPU per message (received, delivered once): ${R[relay_cpu]:-?} µs"
@@ -339,9 +346,10 @@ if [[ -n $MOSQUITTO ]]; then
 		# subscription.
 		subscribed=
 		for ((i = 0; i < 20; i++)); do
-			probe=$(LOADGEN_TIMEOUT=2s loadgen -name probe -broker "tcp://127.0.0.1:$MOSQ_PORT" \
+			LOADGEN_TIMEOUT=2s loadgen -name probe -broker "tcp://127.0.0.1:$MOSQ_PORT" \
 				-publishers 1 -messages 1 -topic owntracks/probe/dev -metrics "$B_URL/metrics" \
-				-http-user admin -http-password "$PASSWORD")
+				-http-user admin -http-password "$PASSWORD"
+			probe=$RES
 			if [[ $(field "$probe" complete) == true ]]; then
 				subscribed=yes
 				break
@@ -349,10 +357,11 @@ if [[ -n $MOSQUITTO ]]; then
 		done
 		[[ -n $subscribed ]] || warn "wherehouse did not store a probe through mosquitto; measuring anyway"
 		c0=$(cpu_ms "$B_PID")
-		res=$(loadgen -name external -broker "tcp://127.0.0.1:$MOSQ_PORT" \
+		loadgen -name external -broker "tcp://127.0.0.1:$MOSQ_PORT" \
 			-publishers "$PUBLISHERS" -messages "$MESSAGES" -topic 'owntracks/load{n}/dev{n}' \
 			-tst-start "$TST_LOAD" -tst-step 1 -metrics "$B_URL/metrics" \
-			-http-user admin -http-password "$PASSWORD")
+			-http-user admin -http-password "$PASSWORD"
+		res=$RES
 		echo "${res:-no result}"
 		R[external_cpu]=$(us_per $(($(cpu_ms "$B_PID") - c0)) "$(field "$res" stored)")
 		echo "wherehouse CPU per stored message: ${R[external_cpu]:-?} µs"
@@ -373,9 +382,10 @@ fi
 
 ##########################################################################
 say "6. queries on a month: $MONTH_POINTS points for month/phone, $MONTH_STEP s apart from $MONTH_FROM"
-res=$(loadgen -name month -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
+loadgen -name month -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
 	-publishers 1 -messages "$MONTH_POINTS" -inflight 1000 -topic owntracks/month/phone \
-	-tst-start "$TST_MONTH" -tst-step "$MONTH_STEP" -metrics "$A_URL/metrics")
+	-tst-start "$TST_MONTH" -tst-step "$MONTH_STEP" -metrics "$A_URL/metrics"
+res=$RES
 echo "${res:-no result}"
 R[month_load_rate]=$(field "$res" rate)
 R[rss_loaded]=$(rss_kib "$A_PID")
@@ -396,23 +406,22 @@ echo 0 >"$WORK/rss_peak"
 	done
 ) &
 SAMPLER=$!
-PIDS+=("$SAMPLER")
 
 # time_query NAME URL: five runs, prints and records the median in ms.
 time_query() {
 	local name=$1 url=$2 i t times=()
 	for ((i = 0; i < 5; i++)); do
-		t=$(curl -fsS -u "admin:$PASSWORD" -o /dev/null -w '%{time_total}' "$url") || t=
+		t=$(curl -fsS --max-time 60 -u "admin:$PASSWORD" -o /dev/null -w '%{time_total}' "$url") || t=
 		[[ -n $t ]] && times+=("$(awk -v s="$t" 'BEGIN {printf "%.2f", s * 1000}')")
 	done
 	R[$name]=$(printf '%s\n' "${times[@]}" | median)
 	echo "$name: runs ${times[*]} ms → median ${R[$name]} ms"
 }
 LOC="$A_URL/api/0/locations?user=month&device=phone"
-R[day_points]=$(curl -fsS -u "admin:$PASSWORD" "$LOC&from=$DAY_FROM&to=$DAY_TO&format=json" | grep -o '"count":[0-9]*' | tail -1 | cut -d: -f2 || true)
-R[month_points]=$(curl -fsS -u "admin:$PASSWORD" "$LOC&from=$MONTH_FROM&to=$MONTH_TO&format=json" | grep -o '"count":[0-9]*' | tail -1 | cut -d: -f2 || true)
-R[month_bytes]=$(curl -fsS -u "admin:$PASSWORD" -o /dev/null -w '%{size_download}' "$LOC&from=$MONTH_FROM&to=$MONTH_TO&format=json" || true)
-R[month_geo_bytes]=$(curl -fsS -u "admin:$PASSWORD" -o /dev/null -w '%{size_download}' "$LOC&from=$MONTH_FROM&to=$MONTH_TO&format=geojson" || true)
+R[day_points]=$(curl -fsS --max-time 60 -u "admin:$PASSWORD" "$LOC&from=$DAY_FROM&to=$DAY_TO&format=json" | grep -o '"count":[0-9]*' | tail -1 | cut -d: -f2 || true)
+R[month_points]=$(curl -fsS --max-time 60 -u "admin:$PASSWORD" "$LOC&from=$MONTH_FROM&to=$MONTH_TO&format=json" | grep -o '"count":[0-9]*' | tail -1 | cut -d: -f2 || true)
+R[month_bytes]=$(curl -fsS --max-time 60 -u "admin:$PASSWORD" -o /dev/null -w '%{size_download}' "$LOC&from=$MONTH_FROM&to=$MONTH_TO&format=json" || true)
+R[month_geo_bytes]=$(curl -fsS --max-time 60 -u "admin:$PASSWORD" -o /dev/null -w '%{size_download}' "$LOC&from=$MONTH_FROM&to=$MONTH_TO&format=geojson" || true)
 echo "day: ${R[day_points]:-?} points; month: ${R[month_points]:-?} points, json $(mib $((${R[month_bytes]:-0} / 1024))) MiB, geojson $(mib $((${R[month_geo_bytes]:-0} / 1024))) MiB"
 time_query day_json "$LOC&from=$DAY_FROM&to=$DAY_TO&format=json"
 time_query day_geojson "$LOC&from=$DAY_FROM&to=$DAY_TO&format=geojson"
@@ -473,7 +482,6 @@ say "summary"
 	echo "| /api/0/last, all devices (ms) | $(v "${R[last]}") | — | — | |"
 	echo "| server RSS after loading $((TOTAL * 3 + MONTH_POINTS)) points (MiB) | $(mib "${R[rss_loaded]:-0}") (${R[rss_loaded_split]:-?}) | — | < 100 | $(met "$(mib "${R[rss_loaded]:-0}")" "<" 100) |"
 	echo "| server RSS peak during queries (MiB) | $(mib "${R[rss_peak_queries]:-0}") | — | < 100 | $(met "$(mib "${R[rss_peak_queries]:-0}")" "<" 100) |"
-	echo "| server RSS peak over the whole run, VmHWM (MiB) | $(mib "${R[rss_hwm]:-0}") | — | — | |"
 	echo "| startup on the loaded store to /healthz 200 (ms) | $(v "${R[startup_ms]}") | $(v "${R[startup_empty_ms]}") (empty store) | < 1000 | $(met "${R[startup_ms]}" "<" 1000) |"
 	echo "| month load, 1 publisher, inflight 1000 (stored msgs/s) | $(v "${R[month_load_rate]}") | — | — | |"
 	if [[ -s $RESULTS/gobench.txt ]]; then

@@ -59,7 +59,7 @@ func (h *hook) ID() string { return "wherehouse" }
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
-		mqtt.OnPublish, mqtt.OnDisconnect, mqtt.OnPacketEncode,
+		mqtt.OnPublish, mqtt.OnDisconnect, mqtt.OnPacketEncode, mqtt.OnWillSent,
 	}, []byte{b})
 }
 
@@ -84,6 +84,13 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	if err != nil {
 		h.logins.WithLabelValues("denied").Inc()
 		h.log.Warn("mqtt login denied", "user", name, "client", cl.ID, "remote", cl.Net.Remote, "error", err)
+		return false
+	}
+	// mochi does not check the Will topic against the ACL; a Will on
+	// someone else's topic would be published for them.
+	if pk.Connect.WillFlag && !auth.CanPublish(u, pk.Connect.WillTopic) {
+		h.logins.WithLabelValues("denied").Inc()
+		h.log.Warn("mqtt login denied", "user", name, "client", cl.ID, "reason", "will topic not allowed", "topic", pk.Connect.WillTopic)
 		return false
 	}
 	h.logins.WithLabelValues("ok").Inc()
@@ -226,4 +233,10 @@ func (h *hook) relay(topic string, payload []byte, retain bool) {
 	if err := h.srv.Publish(topic, payload, retain, 1); err != nil {
 		h.log.Debug("relay failed", "topic", topic, "error", err)
 	}
+}
+
+// OnWillSent records a Last Will the broker published for a client that
+// went away without DISCONNECT: mochi publishes it without OnPublish.
+func (h *hook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
+	h.rec.Accept(recorder.Incoming{Topic: pk.TopicName, Payload: pk.Payload, Transport: "mqtt", Received: time.Now()}, nil)
 }

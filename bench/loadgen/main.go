@@ -326,8 +326,12 @@ func bench(ctx context.Context, cfg config, stderr io.Writer) (res *result, err 
 	}
 
 	res.complete = len(errs) == 0
-	if cerr := ctx.Err(); cerr != nil && !res.complete {
+	switch cerr := ctx.Err(); {
+	case res.complete || cerr == nil:
+	case errors.Is(cerr, context.DeadlineExceeded):
 		errs = append(errs, fmt.Errorf("gave up after -timeout %s: %w", cfg.Timeout, cerr))
+	default:
+		errs = append(errs, fmt.Errorf("interrupted: %w", cerr))
 	}
 	return res, errors.Join(errs...)
 }

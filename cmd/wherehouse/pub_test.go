@@ -512,3 +512,38 @@ func TestCmd(t *testing.T) {
 		t.Errorf("published %v, want dump, setWaypoints, clearWaypoints", actions)
 	}
 }
+
+// TestCmdExternalBroker publishes a command through an external broker,
+// and checks wherehouse does not store its own publish, which the broker
+// echoes to its owntracks/# subscription.
+func TestCmdExternalBroker(t *testing.T) {
+	addr := startMosquitto(t)
+	s := startServer(t, t.TempDir(), "--broker", "tcp://"+addr, "--mqtt", "off", "--broker-client-id", "wh-cmd")
+	eventually(t, "subscribed on mosquitto", func() bool { return containsLine(s.err.String(), "msg=subscribed") })
+	app := mustMQTT(t, "tcp://"+addr, "jane-tablet", "", "")
+	got := make(chan paho.Message, 1)
+	if tok := app.Subscribe("owntracks/jane/tablet/cmd", 1, func(_ paho.Client, m paho.Message) { got <- m }); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	code, body := s.postCmd("admin", adminPassword, "jane", "tablet", `{"action":"reportLocation"}`)
+	if code != http.StatusAccepted || strings.TrimSpace(string(body)) != `{"published":true,"queued":true}` {
+		t.Fatalf("cmd: %d %s", code, body)
+	}
+	select {
+	case m := <-got:
+		if !strings.Contains(string(m.Payload()), `"reportLocation"`) {
+			t.Errorf("got %s", m.Payload())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cmd did not arrive through mosquitto")
+	}
+	// A location published after the cmd arrives after it at wherehouse
+	// too; once it is stored, the cmd would have been.
+	publish(t, app, "owntracks/jane/phone", 1, false, location(1, 2, 1717225200, "jp"))
+	eventually(t, "marker stored", func() bool { return s.locations("admin", adminPassword, "jane", "phone").Count == 1 })
+	var devices struct{ Results []string }
+	s.getJSON("admin", adminPassword, "/api/0/list?user=jane", &devices)
+	if strings.Join(devices.Results, ",") != "phone" {
+		t.Errorf("jane's devices %v: the server's own cmd was stored", devices.Results)
+	}
+}

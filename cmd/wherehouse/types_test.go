@@ -4,11 +4,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/gorilla/websocket"
 )
 
@@ -280,5 +284,51 @@ func TestMessageTypesShares(t *testing.T) {
 	s.getJSON("ivan", "ivan-pass-12", "/api/v1/waypoints?user=gina&device=tab", &w)
 	if len(w) != 1 {
 		t.Errorf("ivan (exact): regions = %v, want one", w)
+	}
+}
+
+// TestLWTWill: a real Last Will, sent by the embedded broker when the
+// client vanishes without DISCONNECT (Android: QoS 0, no tst), turns the
+// device offline. Needs the broker/hook.go OnWillSent patch.
+func TestLWTWill(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	s.addUser("fred", "fred-pass-12")
+	var mu sync.Mutex
+	var conn net.Conn
+	opts := paho.NewClientOptions().AddBroker("tcp://"+s.MQTT).SetClientID("types-will-fred").
+		SetUsername("fred").SetPassword("fred-pass-12").SetAutoReconnect(false).
+		SetWill("owntracks/fred/phone", `{"_type":"lwt"}`, 0, false).
+		SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+			c, err := net.Dial("tcp", u.Host)
+			mu.Lock()
+			conn = c
+			mu.Unlock()
+			return c, err
+		})
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	publish(t, c, "owntracks/fred/phone", 1, true, location(1, 2, time.Now().Unix(), "fr"))
+	mu.Lock()
+	conn.Close() // no DISCONNECT: the broker sends the Will
+	mu.Unlock()
+	eventually(t, "offline after the Will", func() bool {
+		last := s.lastOf("fred", "fred-pass-12", "")
+		return len(last) == 1 && last[0]["status"] == "offline"
+	})
+}
+
+// A Will on someone else's topic would be published as theirs: refused.
+func TestWillTopicChecked(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	s.addUser("gus", "gus-pass-123")
+	opts := paho.NewClientOptions().AddBroker("tcp://"+s.MQTT).SetClientID("types-will-gus").
+		SetUsername("gus").SetPassword("gus-pass-123").SetAutoReconnect(false).
+		SetWill("owntracks/admin/phone", `{"_type":"lwt"}`, 0, false)
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+		c.Disconnect(50)
+		t.Fatal("connected with a Will on another user's topic")
 	}
 }
