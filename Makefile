@@ -44,7 +44,7 @@ lint: ## gofmt and vet
 	$(GO) vet ./...
 
 .PHONY: bench
-bench: build ## benchmarks and load test, side by side with a mosquitto baseline
+bench: ## benchmarks and load test, side by side with a mosquitto baseline (~4 min)
 	bash bench/run.sh
 
 .PHONY: clean

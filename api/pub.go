@@ -83,7 +83,7 @@ func (s *Server) pub(c *echo.Context) error {
 		typ, key = s.peekEncrypted(ctx, user, device, body)
 	}
 	topic := recorder.TopicPrefix + "/" + user + "/" + device + pubSubtopics[typ]
-	err = s.Recorder.Store(ctx, recorder.Incoming{Topic: topic, Payload: body, Transport: "http", Received: time.Now()})
+	stored, err := s.Recorder.StoreMessage(ctx, recorder.Incoming{Topic: topic, Payload: body, Transport: "http", Received: time.Now()})
 	if errors.Is(err, recorder.ErrInvalid) {
 		// The recorder has logged and counted the reason.
 		return errBadRequest("message rejected: " + err.Error())
@@ -91,6 +91,14 @@ func (s *Server) pub(c *echo.Context) error {
 	if err != nil {
 		s.Log.Warn("http message not stored", "user", user, "device", device, "error", err)
 		return errPubUnavailable
+	}
+
+	// Pass it on to MQTT subscribers (friends' apps in MQTT mode), decrypted
+	// like every relay; locations retained as the apps publish them.
+	if s.Publisher != nil {
+		if err := s.Publisher.Publish(topic, stored.Payload, stored.IsLocation(), 1); err != nil {
+			s.Log.Debug("http message not relayed to mqtt", "topic", topic, "error", err)
+		}
 	}
 
 	viewer, err := s.pubViewer(ctx, me, user)

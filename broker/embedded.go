@@ -91,15 +91,17 @@ func NewEmbedded(cfg Config, accounts *auth.Accounts, policy *auth.Policy, rec *
 		return nil, fmt.Errorf("add auth hook: %w", err)
 	}
 	if cfg.StateFile != "" {
-		err := srv.AddHook(new(bolt.Hook), &bolt.Options{
+		err := srv.AddHook(sessionStore{new(bolt.Hook)}, &bolt.Options{
 			Path: cfg.StateFile,
 			// Our own store is the durable record of what devices sent;
-			// retained messages and sessions only need to survive a
-			// restart, not a power cut, so skip the fsync per message.
+			// sessions only need to survive a restart, not a power cut.
 			Options: &bbolt.Options{Timeout: lockTimeout, NoSync: true},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("open broker state %s: %w", cfg.StateFile, err)
+		}
+		if err := srv.AddHook(newRetainedStore(cfg.StateFile+".retained", log), nil); err != nil {
+			return nil, fmt.Errorf("load retained messages: %w", err)
 		}
 	}
 	if cfg.TCP != "" {

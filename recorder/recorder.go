@@ -135,15 +135,22 @@ func (r *Recorder) enqueue(j job) error {
 
 // Store accepts in and waits until it is durably stored.
 func (r *Recorder) Store(ctx context.Context, in Incoming) error {
+	_, err := r.StoreMessage(ctx, in)
+	return err
+}
+
+// StoreMessage is Store that also returns the stored (decrypted) message.
+func (r *Recorder) StoreMessage(ctx context.Context, in Incoming) (storage.Message, error) {
 	errc := make(chan error, 1)
-	if err := r.Accept(in, func(err error) { errc <- err }); err != nil {
-		return err
+	m, err := r.AcceptMessage(in, func(err error) { errc <- err })
+	if err != nil {
+		return m, err
 	}
 	select {
 	case err := <-errc:
-		return err
+		return m, err
 	case <-ctx.Done():
-		return ctx.Err()
+		return m, ctx.Err()
 	}
 }
 

@@ -223,10 +223,10 @@ func mqttClient(t *testing.T, broker, id, user, password string) (paho.Client, e
 	t.Helper()
 	opts := paho.NewClientOptions().AddBroker(broker).SetClientID(id).
 		SetUsername(user).SetPassword(password).SetCleanSession(true).
-		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+		SetAutoReconnect(false).SetConnectTimeout(20 * time.Second)
 	c := paho.NewClient(opts)
 	tok := c.Connect()
-	if !tok.WaitTimeout(10 * time.Second) {
+	if !tok.WaitTimeout(30 * time.Second) {
 		return nil, fmt.Errorf("connect to %s timed out", broker)
 	}
 	if err := tok.Error(); err != nil {

@@ -43,8 +43,9 @@ func Open(ctx context.Context, dir string, log *slog.Logger) (*Store, error) {
 	}
 	histPath := filepath.Join(dir, HistoryFile)
 	hist, err := bolt.Open(histPath, 0o600, &bolt.Options{
-		Timeout:         lockTimeout,
-		NoFreelistSync:  true,
+		Timeout: lockTimeout,
+		// The free list is written on commit: reading it back is instant,
+		// where rebuilding it would walk (and map) the whole file at open.
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: 1 << 30, // address space only; avoids remaps that wait for readers
 	})
