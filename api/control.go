@@ -42,8 +42,7 @@ func Control(accounts *auth.Accounts, secrets *auth.Secrets, policy *auth.Policy
 	})
 	mux.HandleFunc("POST /shares", func(w http.ResponseWriter, r *http.Request) {
 		var sh storage.Share
-		if err := json.NewDecoder(r.Body).Decode(&sh); err != nil {
-			writeJSON(w, http.StatusBadRequest, ControlError{"bad_request", err.Error()})
+		if !decodeBody(w, r, &sh) {
 			return
 		}
 		sh, err := policy.AddShare(r.Context(), sh)
@@ -67,8 +66,7 @@ func Control(accounts *auth.Accounts, secrets *auth.Secrets, policy *auth.Policy
 	})
 	mux.HandleFunc("PUT /groups/{name}", func(w http.ResponseWriter, r *http.Request) {
 		var g storage.Group
-		if err := json.NewDecoder(r.Body).Decode(&g); err != nil {
-			writeJSON(w, http.StatusBadRequest, ControlError{"bad_request", err.Error()})
+		if !decodeBody(w, r, &g) {
 			return
 		}
 		g.Name = r.PathValue("name")
@@ -89,8 +87,7 @@ func Control(accounts *auth.Accounts, secrets *auth.Secrets, policy *auth.Policy
 	})
 	mux.HandleFunc("PUT /keys/{user}/{device}", func(w http.ResponseWriter, r *http.Request) {
 		var req ControlRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			writeJSON(w, http.StatusBadRequest, ControlError{"bad_request", err.Error()})
+		if !decodeBody(w, r, &req) {
 			return
 		}
 		if err := secrets.Set(r.Context(), r.PathValue("user"), r.PathValue("device"), req.Secret); err != nil {
@@ -122,8 +119,7 @@ func Control(accounts *auth.Accounts, secrets *auth.Secrets, policy *auth.Policy
 	})
 	mux.HandleFunc("POST /users", func(w http.ResponseWriter, r *http.Request) {
 		var req ControlRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			writeJSON(w, http.StatusBadRequest, ControlError{"bad_request", err.Error()})
+		if !decodeBody(w, r, &req) {
 			return
 		}
 		if err := accounts.Add(r.Context(), req.Name, req.Password, req.Admin); err != nil {
@@ -135,8 +131,7 @@ func Control(accounts *auth.Accounts, secrets *auth.Secrets, policy *auth.Policy
 	})
 	mux.HandleFunc("PUT /users/{name}/password", func(w http.ResponseWriter, r *http.Request) {
 		var req ControlRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			writeJSON(w, http.StatusBadRequest, ControlError{"bad_request", err.Error()})
+		if !decodeBody(w, r, &req) {
 			return
 		}
 		if err := accounts.SetPassword(r.Context(), r.PathValue("name"), req.Password); err != nil {
@@ -169,6 +164,15 @@ func controlError(w http.ResponseWriter, log *slog.Logger, err error) {
 		log.Error("control request failed", "error", err)
 		writeJSON(w, http.StatusInternalServerError, ControlError{"internal", err.Error()})
 	}
+}
+
+// decodeBody reads a JSON body into v, answering 400 when it cannot.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, ControlError{"bad_request", err.Error()})
+		return false
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -23,25 +23,51 @@ func stringField(key, v string) field {
 	return field{key, b}
 }
 
-func timeField(key string, t time.Time, layout string) field {
-	b := make([]byte, 0, len(layout)+2)
-	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, layout)
-	return field{key, append(b, '"')}
-}
-
 const (
 	isoLayout  = "2006-01-02T15:04:05Z"
 	dispLayout = "2006-01-02 15:04:05"
 )
 
+// appendStamp appends t (UTC) as a quoted "YYYY-MM-DD<sep>HH:MM:SS" plus
+// "Z" when z is set: the Recorder's isotst/disptst, written by hand since
+// it runs for every point of a long track.
+func appendStamp(dst []byte, t time.Time, sep byte, z bool) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	h, mi, sec := t.Clock()
+	dst = append(dst, '"')
+	if y < 0 || y > 9999 {
+		dst = t.AppendFormat(dst, "2006-01-02")
+	} else {
+		dst = append(dst, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-')
+		dst = append2(dst, int(mo))
+		dst = append(dst, '-')
+		dst = append2(dst, d)
+	}
+	dst = append(dst, sep)
+	dst = append2(dst, h)
+	dst = append(dst, ':')
+	dst = append2(dst, mi)
+	dst = append(dst, ':')
+	dst = append2(dst, sec)
+	if z {
+		dst = append(dst, 'Z')
+	}
+	return append(dst, '"')
+}
+
+func append2(dst []byte, n int) []byte { return append(dst, byte('0'+n/10), byte('0'+n%10)) }
+
 // timeFields are the Recorder's added time members.
 func timeFields(m *storage.Message) []field {
-	return []field{
-		timeField("isorcv", m.ReceivedTime(), isoLayout),
-		timeField("isotst", time.Unix(m.TST, 0), isoLayout),
-		timeField("disptst", time.Unix(m.TST, 0), dispLayout),
-	}
+	buf := make([]byte, 0, 3*24)
+	buf = appendStamp(buf, m.ReceivedTime(), 'T', true)
+	rcv := len(buf)
+	tst := time.Unix(m.TST, 0)
+	buf = appendStamp(buf, tst, 'T', true)
+	iso := len(buf)
+	buf = appendStamp(buf, tst, ' ', false)
+	return []field{{"isorcv", buf[:rcv:rcv]}, {"isotst", buf[rcv:iso:iso]}, {"disptst", buf[iso:]}}
 }
 
 // appendObject appends payload (a JSON object) with extra members set and,

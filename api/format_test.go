@@ -292,3 +292,15 @@ func TestAppendFeature(t *testing.T) {
 		})
 	}
 }
+
+func TestAppendStampMatchesTimeFormat(t *testing.T) {
+	for _, sec := range []int64{0, 1, 59, 951782400, 1717225200, 1795603061, 4102444799, 253402300799} {
+		tm := time.Unix(sec, 0).UTC()
+		if got, want := string(appendStamp(nil, tm, 'T', true)), `"`+tm.Format(isoLayout)+`"`; got != want {
+			t.Errorf("%d: iso %s, want %s", sec, got, want)
+		}
+		if got, want := string(appendStamp(nil, tm, ' ', false)), `"`+tm.Format(dispLayout)+`"`; got != want {
+			t.Errorf("%d: disp %s, want %s", sec, got, want)
+		}
+	}
+}
