@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -97,7 +96,7 @@ func Parse(topic string, payload []byte, received time.Time) (storage.Message, e
 	if err != nil {
 		return m, err
 	}
-	typ, ok := fields["_type"]
+	typ, ok := fields.get("_type")
 	if !ok {
 		return m, reject(ReasonType, "no _type")
 	}
@@ -106,7 +105,7 @@ func Parse(topic string, payload []byte, received time.Time) (storage.Message, e
 	}
 	m.Payload = payload
 	m.TST = received.Unix()
-	if raw, ok := fields["tst"]; ok {
+	if raw, ok := fields.get("tst"); ok {
 		tst, err := parseTST(raw)
 		if err != nil {
 			return m, err
@@ -116,7 +115,7 @@ func Parse(topic string, payload []byte, received time.Time) (storage.Message, e
 		return m, reject(ReasonField, "location without tst")
 	}
 	if m.Type == "location" {
-		if err := parseLocation(fields, &m); err != nil {
+		if err := parseLocation(&fields, &m); err != nil {
 			return m, err
 		}
 	}
@@ -124,74 +123,12 @@ func Parse(topic string, payload []byte, received time.Time) (storage.Message, e
 }
 
 // parseObject checks that payload is a single JSON object and returns its
-// top-level members raw.
-func parseObject(payload []byte) (map[string]json.RawMessage, error) {
+// top-level members raw (see scanObject).
+func parseObject(payload []byte) (object, error) {
 	if !utf8.Valid(payload) {
-		return nil, reject(ReasonJSON, "payload is not valid UTF-8")
+		return object{}, reject(ReasonJSON, "payload is not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, reject(ReasonJSON, "%v", err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, reject(ReasonJSON, "payload is not a JSON object")
-	}
-	fields := make(map[string]json.RawMessage, 16)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, reject(ReasonJSON, "%v", err)
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, reject(ReasonJSON, "object key is not a string")
-		}
-		start := dec.InputOffset()
-		if err := skipValue(dec); err != nil {
-			return nil, reject(ReasonJSON, "value of %q: %v", key, err)
-		}
-		raw := json.RawMessage(bytes.TrimLeft(payload[start:dec.InputOffset()], " \t\r\n:"))
-		if _, dup := fields[key]; dup {
-			return nil, reject(ReasonJSON, "duplicate key %q", key)
-		}
-		fields[key] = raw
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, reject(ReasonJSON, "%v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, reject(ReasonJSON, "trailing data after the JSON object")
-	}
-	return fields, nil
-}
-
-// skipValue reads one JSON value, checking that every number in it, at any
-// depth, is finite (Go's decoder keeps 1e999 as a json.Number).
-func skipValue(dec *json.Decoder) error {
-	depth := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			if v == '{' || v == '[' {
-				depth++
-			} else {
-				depth--
-			}
-		case json.Number:
-			if _, err := number(json.RawMessage(v)); err != nil {
-				return fmt.Errorf("number %s: %w", v, err)
-			}
-		}
-		if depth == 0 {
-			return nil
-		}
-	}
+	return scanObject(payload)
 }
 
 // maxTST is year 5138; anything later is a unit mistake (milliseconds).
@@ -211,7 +148,7 @@ func parseTST(raw json.RawMessage) (int64, error) {
 // numericFields must be numbers when present (PROTOCOL.md, location fields).
 var numericFields = []string{"acc", "alt", "vac", "vel", "cog", "batt", "bs", "p", "created_at", "dist"}
 
-func parseLocation(fields map[string]json.RawMessage, m *storage.Message) error {
+func parseLocation(fields *object, m *storage.Message) error {
 	var err error
 	if m.Lat, err = coordinate(fields, "lat", 90); err != nil {
 		return err
@@ -220,13 +157,13 @@ func parseLocation(fields map[string]json.RawMessage, m *storage.Message) error 
 		return err
 	}
 	for _, name := range numericFields {
-		if raw, ok := fields[name]; ok {
+		if raw, ok := fields.get(name); ok {
 			if _, err := number(raw); err != nil {
 				return reject(ReasonField, "%s: %v", name, err)
 			}
 		}
 	}
-	if raw, ok := fields["tid"]; ok {
+	if raw, ok := fields.get("tid"); ok {
 		var tid string
 		if json.Unmarshal(raw, &tid) != nil {
 			return reject(ReasonField, "tid is not a string")
@@ -235,8 +172,8 @@ func parseLocation(fields map[string]json.RawMessage, m *storage.Message) error 
 	return nil
 }
 
-func coordinate(fields map[string]json.RawMessage, name string, limit float64) (float64, error) {
-	raw, ok := fields[name]
+func coordinate(fields *object, name string, limit float64) (float64, error) {
+	raw, ok := fields.get(name)
 	if !ok {
 		return 0, reject(ReasonField, "location without %s", name)
 	}
