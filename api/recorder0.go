@@ -149,6 +149,12 @@ func fieldSet(v string) map[string]bool {
 	return set
 }
 
+// memoryReleaser is a store that can shrink its resident set.
+type memoryReleaser interface{ ReleaseMemory() error }
+
+// releaseAfter is the number of points after which a read releases memory.
+const releaseAfter = 10000
+
 // Output formats of /api/0/locations.
 const (
 	formatJSON    = "json"
@@ -224,6 +230,9 @@ func (s *Server) locations(c *echo.Context) error {
 			s.Log.Error("locations stream failed", "user", user, "device", device, "error", err)
 		}
 		return nil
+	}
+	if r, ok := s.Store.(memoryReleaser); ok && count > releaseAfter {
+		defer r.ReleaseMemory() // a long read mapped many pages; give them back
 	}
 	if format == formatGeoJSON {
 		bw.WriteString(`]}`)

@@ -92,8 +92,8 @@ func Parse(topic string, payload []byte, received time.Time) (storage.Message, e
 	if len(payload) > MaxPayload {
 		return m, reject(ReasonSize, "payload of %d bytes is over the %d byte limit", len(payload), MaxPayload)
 	}
-	fields, err := parseObject(payload)
-	if err != nil {
+	var fields object
+	if err := parseObject(payload, &fields); err != nil {
 		return m, err
 	}
 	typ, ok := fields.get("_type")
@@ -123,12 +123,12 @@ func Parse(topic string, payload []byte, received time.Time) (storage.Message, e
 }
 
 // parseObject checks that payload is a single JSON object and returns its
-// top-level members raw (see scanObject).
-func parseObject(payload []byte) (object, error) {
+// top-level members raw in fields (see scanObject).
+func parseObject(payload []byte, fields *object) error {
 	if !utf8.Valid(payload) {
-		return object{}, reject(ReasonJSON, "payload is not valid UTF-8")
+		return reject(ReasonJSON, "payload is not valid UTF-8")
 	}
-	return scanObject(payload)
+	return scanObject(payload, fields)
 }
 
 // maxTST is year 5138; anything later is a unit mistake (milliseconds).

@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bytes"
 	"encoding/json"
 	"unicode"
 	"unicode/utf16"
@@ -23,10 +22,6 @@ const maxDepth = 64
 // its magnitude is below 1e308 < math.MaxFloat64.
 const maxPlainNumber = 308
 
-// linearKeys is how many top-level keys are checked for duplicates by
-// comparing hashes with each earlier key; past that a map keeps it linear.
-const linearKeys = 32
-
 // member is one top-level member of a payload object.
 type member struct {
 	key   []byte          // unescaped; a slice of the payload unless the key has escapes
@@ -34,61 +29,76 @@ type member struct {
 	hash  uint32          // fnv1a(key)
 }
 
-// object holds the top-level members of a payload object in order.
+// object holds the top-level members of a payload object in order. The
+// first ones are kept in an array, so that an object on the stack holds a
+// typical location without allocating.
 type object struct {
-	members []member
-	seen    uint64         // bit hash%64 is set for every key, so most keys skip the search
-	index   map[string]int // key → member, once there are more than linearKeys
+	n     int
+	small [24]member     // members 0 to 23: Android and iOS locations have about 20
+	more  []member       // members from 24
+	seen  uint64         // bit hash%64 is set for every key, so most lookups skip the search
+	index map[string]int // key → member, once there are more than len(small)
+}
+
+// member returns the i-th member.
+func (o *object) member(i int) *member {
+	if i < len(o.small) {
+		return &o.small[i]
+	}
+	return &o.more[i-len(o.small)]
+}
+
+// find returns the position of the member with key, or -1.
+func (o *object) find(key string, h uint32) int {
+	if o.index != nil {
+		if i, ok := o.index[key]; ok {
+			return i
+		}
+		return -1
+	}
+	if o.seen&(1<<(h%64)) == 0 {
+		return -1
+	}
+	for i := range o.n {
+		if m := &o.small[i]; m.hash == h && string(m.key) == key {
+			return i
+		}
+	}
+	return -1
 }
 
 // get returns the raw value of the member named name.
 func (o *object) get(name string) (json.RawMessage, bool) {
-	if o.index != nil {
-		i, ok := o.index[name]
-		if !ok {
-			return nil, false
-		}
-		return o.members[i].value, true
-	}
-	h := fnv1a(name)
-	if o.seen&(1<<(h%64)) == 0 {
+	i := o.find(name, fnv1a(name))
+	if i < 0 {
 		return nil, false
 	}
-	for i := range o.members {
-		if o.members[i].hash == h && string(o.members[i].key) == name {
-			return o.members[i].value, true
-		}
-	}
-	return nil, false
+	return o.member(i).value, true
 }
 
 // add appends a member; it reports false if key is already there.
 func (o *object) add(key []byte, value json.RawMessage) bool {
 	h := fnv1a(key)
-	bit := uint64(1) << (h % 64)
-	if o.index != nil {
-		if _, dup := o.index[string(key)]; dup {
-			return false
-		}
-		o.index[string(key)] = len(o.members)
-	} else if o.seen&bit != 0 {
-		for i := range o.members {
-			if o.members[i].hash == h && bytes.Equal(o.members[i].key, key) {
-				return false
+	if o.find(string(key), h) >= 0 {
+		return false
+	}
+	o.seen |= 1 << (h % 64)
+	m := member{key: key, value: value, hash: h}
+	if o.n < len(o.small) {
+		o.small[o.n] = m
+	} else {
+		if o.index == nil {
+			// Past a handful of keys, comparing with every earlier one
+			// would make a payload of many short members quadratic.
+			o.index = make(map[string]int, 2*o.n)
+			for i := range o.n {
+				o.index[string(o.small[i].key)] = i
 			}
 		}
+		o.index[string(key)] = o.n
+		o.more = append(o.more, m)
 	}
-	o.seen |= bit
-	if o.members == nil {
-		o.members = make([]member, 0, 24) // Android and iOS locations have about 20
-	}
-	o.members = append(o.members, member{key: key, value: value, hash: h})
-	if o.index == nil && len(o.members) > linearKeys {
-		o.index = make(map[string]int, 2*len(o.members))
-		for i, m := range o.members {
-			o.index[string(m.key)] = i
-		}
-	}
+	o.n++
 	return true
 }
 
@@ -111,22 +121,21 @@ type scanner struct {
 // scanObject checks that data, which must be valid UTF-8, is exactly one
 // JSON object with only whitespace around it, with unique top-level keys
 // (compared unescaped), finite numbers and at most maxDepth levels of
-// nesting, and returns its top-level members.
-func scanObject(data []byte) (object, error) {
+// nesting, and sets o to its top-level members.
+func scanObject(data []byte, o *object) error {
 	s := scanner{data: data}
-	var o object
 	s.space()
 	if !s.at('{') {
-		return object{}, s.expected("a JSON object")
+		return s.expected("a JSON object")
 	}
-	if err := s.object(1, &o); err != nil {
-		return object{}, err
+	if err := s.object(1, o); err != nil {
+		return err
 	}
 	s.space()
 	if s.pos != len(s.data) {
-		return object{}, reject(ReasonJSON, "trailing data after the JSON object at offset %d", s.pos)
+		return reject(ReasonJSON, "trailing data after the JSON object at offset %d", s.pos)
 	}
-	return o, nil
+	return nil
 }
 
 // object scans the object at s.pos, nested depth levels deep. It records

@@ -139,6 +139,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	rec.Observe(recorder.NewDeviceTracker(store, log).Observe)
 	var wg sync.WaitGroup
 	wg.Go(func() { rec.Run(ctx) })
+	wg.Go(func() { releaseMemory(ctx, store, log) })
 	stops = append(stops, func() { rec.Close(); wg.Wait() })
 
 	var tlsConfig *tls.Config
@@ -223,6 +224,25 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	<-ctx.Done()
 	log.Info("shutting down")
 	return nil
+}
+
+// releaseInterval is how often touched history pages are dropped from the
+// resident set (see embedded.Store.ReleaseMemory).
+const releaseInterval = 5 * time.Second
+
+func releaseMemory(ctx context.Context, store *embedded.Store, log *slog.Logger) {
+	t := time.NewTicker(releaseInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := store.ReleaseMemory(); err != nil {
+				log.Debug("release memory", "error", err)
+			}
+		}
+	}
 }
 
 // openSecrets loads (creating on first use) the server key that seals

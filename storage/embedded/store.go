@@ -28,6 +28,7 @@ const lockTimeout = 200 * time.Millisecond
 
 // Store is the embedded backend.
 type Store struct {
+	path  string // history file, absolute
 	hist  *bolt.DB
 	state *buntdb.DB
 	log   *slog.Logger
@@ -55,7 +56,11 @@ func Open(ctx context.Context, dir string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open history db %s: %w", histPath, err)
 	}
-	s := &Store{hist: hist, log: log}
+	abs, err := filepath.Abs(histPath)
+	if err != nil {
+		abs = histPath
+	}
+	s := &Store{path: abs, hist: hist, log: log}
 	if err := s.migrate(); err != nil {
 		hist.Close()
 		return nil, err
@@ -103,6 +108,25 @@ func (s *Store) migrate() error {
 		// Numbered migrations from v to schemaVersion go here.
 		return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, schemaVersion))
 	})
+}
+
+// errRelease ends the transaction ReleaseMemory runs in without a commit.
+var errRelease = errors.New("release")
+
+// ReleaseMemory drops history pages this process has touched from its
+// resident set (they stay in the page cache). The server calls it
+// periodically and after long reads, so RSS stays flat however large the
+// history is. It holds the writer lock briefly so bbolt cannot remap.
+func (s *Store) ReleaseMemory() error {
+	var rerr error
+	err := s.hist.Update(func(*bolt.Tx) error {
+		rerr = releaseMapped(s.path)
+		return errRelease
+	})
+	if !errors.Is(err, errRelease) {
+		return err
+	}
+	return rerr
 }
 
 // Close flushes and closes both files.
