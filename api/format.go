@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -83,8 +84,9 @@ func appendObject(dst, payload []byte, extra []field, only map[string]bool) []by
 			if i > 0 || len(body) > 1 {
 				dst = append(dst, ',')
 			}
-			dst = strconv.AppendQuote(dst, f.key)
-			dst = append(dst, ':')
+			dst = append(dst, '"')
+			dst = append(dst, f.key...) // our own keys: plain ASCII, nothing to escape
+			dst = append(dst, '"', ':')
 			dst = append(dst, f.val...)
 		}
 		return append(dst, '}')
@@ -160,19 +162,23 @@ func appendFeature(dst []byte, m *storage.Message) []byte {
 	dst = append(dst, ',')
 	dst = strconv.AppendFloat(dst, m.Lat, 'f', -1, 64)
 	dst = append(dst, `]},"properties":{`...)
-	res := gjson.GetManyBytes(m.Payload, "tid", "vel", "acc", "alt", "batt")
 	dst = append(dst, `"tst":`...)
 	dst = strconv.AppendInt(dst, m.TST, 10)
-	dst = append(dst, `,"isotst":"`...)
-	dst = time.Unix(m.TST, 0).UTC().AppendFormat(dst, isoLayout)
-	dst = append(dst, '"')
-	for i, name := range []string{"tid", "vel", "acc", "alt", "batt"} {
-		if r := res[i]; r.Exists() {
+	dst = append(dst, `,"isotst":`...)
+	dst = appendStamp(dst, time.Unix(m.TST, 0), 'T', true)
+	// One pass over the payload's top-level members (gjson.GetMany would
+	// scan it once per property).
+	// The string shares the payload's bytes (no copy); it does not outlive
+	// this call and the payload is not modified meanwhile.
+	gjson.Parse(unsafe.String(unsafe.SliceData(m.Payload), len(m.Payload))).ForEach(func(key, value gjson.Result) bool {
+		switch key.Str {
+		case "tid", "vel", "acc", "alt", "batt":
 			dst = append(dst, ',', '"')
-			dst = append(dst, name...)
+			dst = append(dst, key.Str...)
 			dst = append(dst, '"', ':')
-			dst = append(dst, r.Raw...)
+			dst = append(dst, value.Raw...)
 		}
-	}
+		return true
+	})
 	return append(dst, "}}"...)
 }
