@@ -77,8 +77,9 @@ func validName(s string) bool {
 }
 
 // Parse turns a received payload into a storage.Message, validating it
-// strictly: valid UTF-8, exactly one JSON object with no trailing data and
-// no duplicate keys, finite numbers, a string _type. A location also needs
+// strictly: valid UTF-8, exactly one JSON object with no trailing data, no
+// duplicate keys, finite numbers, at most 64 levels of nesting, a string
+// _type. A location also needs
 // numeric lat/lon in range and a numeric tst. Other types are kept raw.
 func Parse(topic string, payload []byte, received time.Time) (storage.Message, error) {
 	user, device, err := ParseTopic(topic)
@@ -122,8 +123,8 @@ func Parse(topic string, payload []byte, received time.Time) (storage.Message, e
 	return m, nil
 }
 
-// parseObject checks that payload is a single JSON object and returns its
-// top-level members raw in fields (see scanObject).
+// parseObject checks that payload is valid UTF-8 and a single JSON object,
+// and fills fields with its top-level members, raw (see scanObject).
 func parseObject(payload []byte, fields *object) error {
 	if !utf8.Valid(payload) {
 		return reject(ReasonJSON, "payload is not valid UTF-8")
