@@ -61,14 +61,27 @@ func append2(dst []byte, n int) []byte { return append(dst, byte('0'+n/10), byte
 
 // timeFields are the Recorder's added time members.
 func timeFields(m *storage.Message) []field {
-	buf := make([]byte, 0, 3*24)
+	var ts timeScratch
+	return ts.fields(m)
+}
+
+// timeScratch builds time members into reused memory, for long streams.
+type timeScratch struct {
+	buf []byte
+	f   [3]field
+}
+
+func (ts *timeScratch) fields(m *storage.Message) []field {
+	buf := ts.buf[:0]
 	buf = appendStamp(buf, m.ReceivedTime(), 'T', true)
 	rcv := len(buf)
 	tst := time.Unix(m.TST, 0)
 	buf = appendStamp(buf, tst, 'T', true)
 	iso := len(buf)
 	buf = appendStamp(buf, tst, ' ', false)
-	return []field{{"isorcv", buf[:rcv:rcv]}, {"isotst", buf[rcv:iso:iso]}, {"disptst", buf[iso:]}}
+	ts.buf = buf
+	ts.f = [3]field{{"isorcv", buf[:rcv:rcv]}, {"isotst", buf[rcv:iso:iso]}, {"disptst", buf[iso:]}}
+	return ts.f[:]
 }
 
 // appendObject appends payload (a JSON object) with extra members set and,

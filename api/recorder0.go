@@ -203,6 +203,7 @@ func (s *Server) locations(c *echo.Context) error {
 	}
 	count := 0
 	buf := make([]byte, 0, 1024)
+	var times timeScratch
 	err = s.Store.Locations(c.Request().Context(), q, func(m *storage.Message) error {
 		if grant.Precision > 0 {
 			coarse, ok := s.redact(me, m)
@@ -218,7 +219,7 @@ func (s *Server) locations(c *echo.Context) error {
 		if format == formatGeoJSON {
 			buf = appendFeature(buf, m)
 		} else {
-			buf = appendObject(buf, m.Payload, timeFields(m), only)
+			buf = appendObject(buf, m.Payload, times.fields(m), only)
 		}
 		count++
 		_, err := bw.Write(buf)

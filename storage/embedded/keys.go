@@ -92,6 +92,22 @@ var errCorrupt = errors.New("corrupt record")
 // decodeValue fills m from a stored value, copying every byte out of v
 // (bbolt memory is only valid inside its transaction).
 func decodeValue(v []byte, m *storage.Message) error {
+	var r recordReader
+	return r.decode(v, m)
+}
+
+// recordReader decodes the records of one scan, sharing what repeats: the
+// topic and type strings of a device are allocated once, and payloads are
+// copied into shared blocks instead of one allocation each.
+type recordReader struct {
+	topic, typ string
+	arena      []byte
+}
+
+// arenaBlock is the size of the blocks payloads are copied into.
+const arenaBlock = 64 << 10
+
+func (r *recordReader) decode(v []byte, m *storage.Message) error {
 	if len(v) < 17 || v[0] != valueVersion {
 		return errCorrupt
 	}
@@ -104,27 +120,39 @@ func decodeValue(v []byte, m *storage.Message) error {
 	}
 	m.Received = int64(rcv)
 	v = v[n:]
-	var s string
+	var b []byte
 	var err error
-	if s, v, err = readString(v); err != nil {
+	if b, v, err = readBytes(v); err != nil {
 		return err
 	}
-	m.Topic = s
-	if s, v, err = readString(v); err != nil {
+	if string(b) != r.topic {
+		r.topic = string(b)
+	}
+	m.Topic = r.topic
+	if b, v, err = readBytes(v); err != nil {
 		return err
 	}
-	m.Type = s
-	m.Payload = bytes.Clone(v)
+	if string(b) != r.typ {
+		r.typ = string(b)
+	}
+	m.Type = r.typ
+	if cap(r.arena)-len(r.arena) < len(v) {
+		r.arena = make([]byte, 0, max(arenaBlock, len(v)))
+	}
+	start := len(r.arena)
+	r.arena = append(r.arena, v...)
+	m.Payload = r.arena[start:len(r.arena):len(r.arena)] // full slice: appends by the caller cannot spill into the next payload
 	return nil
 }
 
-func readString(v []byte) (string, []byte, error) {
+func readBytes(v []byte) ([]byte, []byte, error) {
 	l, n := binary.Uvarint(v)
 	if n <= 0 || uint64(len(v)-n) < l {
-		return "", nil, errCorrupt
+		return nil, nil, errCorrupt
 	}
-	return string(v[n : n+int(l)]), v[n+int(l):], nil
+	return v[n : n+int(l)], v[n+int(l):], nil
 }
+
 
 // samePayload reports whether a stored value holds exactly m's type and payload.
 func samePayload(v []byte, m *storage.Message) bool {

@@ -149,11 +149,13 @@ func (s *Store) Locations(ctx context.Context, q storage.LocationQuery, fn func(
 func (s *Store) readForward(q storage.LocationQuery, start []byte) ([]storage.Message, []byte, error) {
 	var out []storage.Message
 	var next []byte
+	var rr recordReader
 	err := s.hist.View(func(tx *bolt.Tx) error {
 		b := locBucket(tx, q.User, q.Device)
 		if b == nil {
 			return nil
 		}
+		out = make([]storage.Message, 0, readChunk)
 		c := b.Cursor()
 		for k, v := c.Seek(start); k != nil; k, v = c.Next() {
 			if len(k) != keyLen || keyTST(k) > q.To {
@@ -164,7 +166,7 @@ func (s *Store) readForward(q storage.LocationQuery, start []byte) ([]storage.Me
 				return nil
 			}
 			m := storage.Message{User: q.User, Device: q.Device, TST: keyTST(k)}
-			if err := decodeValue(v, &m); err != nil {
+			if err := rr.decode(v, &m); err != nil {
 				return fmt.Errorf("read %s/%s at tst %d: %w", q.User, q.Device, m.TST, err)
 			}
 			out = append(out, m)
