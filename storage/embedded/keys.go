@@ -153,7 +153,6 @@ func readBytes(v []byte) ([]byte, []byte, error) {
 	return v[n : n+int(l)], v[n+int(l):], nil
 }
 
-
 // samePayload reports whether a stored value holds exactly m's type and payload.
 func samePayload(v []byte, m *storage.Message) bool {
 	var got storage.Message
