@@ -176,10 +176,13 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		var payload []byte // set below, before the callback can run
 		var ready = make(chan struct{})
 		m, _ := h.rec.AcceptMessage(in, func(err error) {
-			<-ready
 			// Relay first, so that once the sender has its ack the message
-			// is queued for every subscriber.
+			// is queued for every subscriber. Success is only ever reported
+			// from the pipeline after AcceptMessage has returned, so waiting
+			// for payload cannot deadlock; a failure may be reported
+			// synchronously (recorder closed) and must not wait.
 			if err == nil {
+				<-ready
 				h.relay(topic, payload, retain)
 			} else if !errors.Is(err, recorder.ErrInvalid) {
 				h.log.Error("message acknowledged but not stored", "client", cl.ID, "topic", topic, "error", err)
