@@ -21,7 +21,9 @@ frontend: ## build the web app into frontend/dist (needs node and npm)
 
 .PHONY: build
 build: frontend ## build the web app, then bin/wherehouse
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/wherehouse ./cmd/wherehouse
+	@# The web app is embedded (tag webapp) only when it was built.
+	tags=$$([ -f frontend/dist/index.html ] && echo webapp); \
+	$(GO) build -trimpath -tags "$$tags" -ldflags "$(LDFLAGS)" -o bin/wherehouse ./cmd/wherehouse
 
 .PHONY: run
 run: build ## build and start the server with the embedded broker, data in ./data
@@ -50,4 +52,4 @@ bench: ## benchmarks and load test, side by side with a mosquitto baseline (~4 m
 .PHONY: clean
 clean: ## remove build output (not ./data)
 	rm -rf bin frontend/node_modules
-	find frontend/dist -mindepth 1 ! -name .gitkeep -delete 2>/dev/null || true
+	rm -rf frontend/dist

@@ -1,6 +1,7 @@
-// Bundles the web map into dist/, which the Go binary embeds (frontend.go).
+// Bundles the web map into dist/, which `make build` embeds in the binary
+// (build tag webapp, see frontend.go).
 // Usage: npm run build (after npm install).
-import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
@@ -9,11 +10,9 @@ const root = path.dirname(fileURLToPath(import.meta.url));
 const src = path.join(root, 'src');
 const dist = path.join(root, 'dist');
 
-// Empty dist/ but keep the committed .gitkeep that go:embed needs.
+// Start from an empty dist/.
+await rm(dist, { recursive: true, force: true });
 await mkdir(dist, { recursive: true });
-for (const name of await readdir(dist)) {
-  if (name !== '.gitkeep') await rm(path.join(dist, name), { recursive: true, force: true });
-}
 
 // main.js imports Leaflet and the CSS; esbuild writes dist/main.js and
 // dist/main.css. The PNGs leaflet.css refers to (layer switcher, default

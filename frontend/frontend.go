@@ -1,16 +1,14 @@
 // Package frontend serves the web app built from this folder by npm and
-// esbuild into dist/ (gitignored; dist/.gitkeep keeps go:embed working). A
-// binary built without the web app serves a page that says how to build it.
+// esbuild into dist/ (gitignored, nothing generated is committed). The app
+// is embedded only in builds with the "webapp" tag, which `make build` sets
+// once dist/ exists; a plain `go build` works without npm and serves a page
+// that says how to build the app.
 package frontend
 
 import (
-	"embed"
 	"io/fs"
 	"net/http"
 )
-
-//go:embed all:dist
-var dist embed.FS
 
 const notBuilt = `<!doctype html><meta charset="utf-8"><title>wherehouse</title>
 <h1>wherehouse is running</h1>
@@ -19,7 +17,11 @@ const notBuilt = `<!doctype html><meta charset="utf-8"><title>wherehouse</title>
 
 // Built reports whether the web app is embedded.
 func Built() bool {
-	_, err := fs.Stat(dist, "dist/index.html")
+	app := files()
+	if app == nil {
+		return false
+	}
+	_, err := fs.Stat(app, "index.html")
 	return err == nil
 }
 
@@ -31,6 +33,5 @@ func Handler() http.Handler {
 			w.Write([]byte(notBuilt))
 		})
 	}
-	sub, _ := fs.Sub(dist, "dist")
-	return http.FileServerFS(sub)
+	return http.FileServerFS(files())
 }
