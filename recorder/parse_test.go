@@ -325,18 +325,8 @@ func TestRejectError(t *testing.T) {
 
 // FuzzParse checks Parse's invariants on any topic and payload.
 func FuzzParse(f *testing.F) {
-	for _, dir := range []string{"good", "bad"} {
-		files, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, file := range files {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add("owntracks/alice/pixel7", b)
-		}
+	for _, b := range recorder.SeedPayloads(f) {
+		f.Add("owntracks/alice/pixel7", b)
 	}
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
 		in := bytes.Clone(payload)

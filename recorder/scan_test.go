@@ -405,18 +405,8 @@ func FuzzScanObject(f *testing.F) {
 	for _, tc := range scanCases {
 		f.Add([]byte(tc.in))
 	}
-	for _, dir := range []string{"good", "bad"} {
-		files, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, file := range files {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(b)
-		}
+	for _, b := range SeedPayloads(f) {
+		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkScan(t, data)
