@@ -3,7 +3,6 @@ package recorder
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/wherehouse/wherehouse/crypto"
 	"github.com/wherehouse/wherehouse/storage"
@@ -42,12 +41,4 @@ func (r *Recorder) decrypt(in Incoming, env storage.Message) (storage.Message, e
 		return m, reject(ReasonCrypto, "encrypted message inside an encrypted message")
 	}
 	return m, nil
-}
-
-// receivedAt is the arrival time of in, now when unset.
-func receivedAt(in Incoming) time.Time {
-	if in.Received.IsZero() {
-		return time.Now()
-	}
-	return in.Received
 }

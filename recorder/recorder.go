@@ -290,3 +290,11 @@ func (r *Recorder) ackLoop() {
 		}
 	}
 }
+
+// receivedAt is the arrival time of in, now when unset.
+func receivedAt(in Incoming) time.Time {
+	if in.Received.IsZero() {
+		return time.Now()
+	}
+	return in.Received
+}
