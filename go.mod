@@ -7,6 +7,7 @@ require (
 	github.com/gorilla/websocket v1.5.3
 	github.com/labstack/echo/v5 v5.4.4
 	github.com/mochi-mqtt/server/v2 v2.7.9
+	github.com/paulmach/orb v0.14.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/tidwall/buntdb v1.3.0
 	github.com/tidwall/gjson v1.20.1

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wherehouse/wherehouse/auth"
+	"github.com/wherehouse/wherehouse/events"
 	"github.com/wherehouse/wherehouse/recorder"
 	"github.com/wherehouse/wherehouse/storage"
 )
@@ -40,6 +41,11 @@ type Deps struct {
 	Secrets   *auth.Secrets      // encrypts /pub replies to encrypted requests; nil for none
 	Commands  storage.Commands   // cmds queued for devices in HTTP mode; nil for none
 	Publisher Publisher          // publishes cmds to the broker; nil without one
+
+	// Geofences and events.
+	Events     *events.Engine // evaluates fences; nil disables the fence and event API
+	Fences     storage.Fences
+	EventStore EventStore
 }
 
 // Server holds the HTTP handlers.

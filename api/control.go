@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wherehouse/wherehouse/auth"
+	"github.com/wherehouse/wherehouse/events"
 	"github.com/wherehouse/wherehouse/storage"
 )
 
@@ -32,11 +33,23 @@ type ControlError struct {
 	Message string `json:"error"`
 }
 
+// ControlDeps are what the control socket changes.
+type ControlDeps struct {
+	Accounts *auth.Accounts
+	Secrets  *auth.Secrets
+	Policy   *auth.Policy
+	Events   *events.Engine
+	Store    storage.Webhooks
+	Log      *slog.Logger
+}
+
 // Control returns the handler for the control socket: the CLI's way to
 // change a store that a running server holds open. The socket file is
 // mode 0600, so only the store's owner reaches it; no login is asked.
-func Control(accounts *auth.Accounts, secrets *auth.Secrets, policy *auth.Policy, log *slog.Logger) http.Handler {
+func Control(d ControlDeps) http.Handler {
+	accounts, secrets, policy, log := d.Accounts, d.Secrets, d.Policy, d.Log
 	mux := http.NewServeMux()
+	controlFences(mux, d)
 	mux.HandleFunc("GET /shares", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, policy.Shares(r.URL.Query().Get("user")))
 	})
@@ -158,7 +171,8 @@ func controlError(w http.ResponseWriter, log *slog.Logger, err error) {
 		writeJSON(w, http.StatusNotFound, ControlError{"not_found", err.Error()})
 	case errors.Is(err, storage.ErrExists):
 		writeJSON(w, http.StatusConflict, ControlError{"exists", err.Error()})
-	case errors.Is(err, auth.ErrInvalidName), errors.Is(err, auth.ErrWeakPassword), errors.Is(err, auth.ErrShareInvalid):
+	case errors.Is(err, auth.ErrInvalidName), errors.Is(err, auth.ErrWeakPassword), errors.Is(err, auth.ErrShareInvalid),
+		errors.Is(err, events.ErrInvalid), errors.Is(err, ErrWebhookInvalid):
 		writeJSON(w, http.StatusBadRequest, ControlError{"invalid", err.Error()})
 	default:
 		log.Error("control request failed", "error", err)

@@ -49,6 +49,21 @@ func (s *Server) routes(e *echo.Echo) {
 	v1.POST("/devices/:user/:device/cmd", s.sendCommand)
 	v1.GET("/cards", s.cards)
 	v1.GET("/waypoints", s.waypoints)
+	if s.Events != nil {
+		v1.GET("/fences", s.listFences)
+		v1.POST("/fences", s.addFence)
+		v1.GET("/fences/:id", s.getFence)
+		v1.PUT("/fences/:id", s.putFence)
+		v1.DELETE("/fences/:id", s.deleteFence)
+		v1.GET("/fences/:id/occupants", s.occupants)
+		v1.GET("/fences/:id/time", s.fenceTime)
+		v1.GET("/events", s.listEvents)
+		v1.GET("/webhooks", s.listWebhooks)
+		v1.POST("/webhooks", s.addWebhook)
+		v1.DELETE("/webhooks/:id", s.deleteWebhook)
+		v1.GET("/webhooks/:id/deliveries", s.webhookDeliveries)
+		e.GET("/ws/events", s.wsEvents, s.requireUser)
+	}
 
 	// The web app, or a page that says how to build it.
 	if s.Frontend != nil {

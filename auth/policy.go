@@ -31,6 +31,10 @@ type Policy struct {
 	store storage.Shares
 	now   func() time.Time
 
+	// EventTopic is the prefix of the server's JSON event topic ("" for
+	// none); set it before the policy is used.
+	EventTopic string
+
 	mu     sync.RWMutex
 	shares map[string][]storage.Share // owner -> shares
 	groups []storage.Group
@@ -128,17 +132,46 @@ func (p *Policy) Owners(viewer storage.User) []string {
 }
 
 // CanRead reports whether a message on topic may be delivered to viewer.
+// Besides owntracks/<user>/<device>/..., the server's JSON event topic
+// (<EventTopic>/<user>/<device>) is readable with an exact grant.
 func (p *Policy) CanRead(viewer storage.User, topic string) (Grant, bool) {
+	if viewer.Admin {
+		return Grant{History: true}, true
+	}
+	if rest, ok := strings.CutPrefix(topic, p.EventTopic+"/"); ok && p.EventTopic != "" {
+		user, device, ok := strings.Cut(rest, "/")
+		if !ok || strings.Contains(device, "/") {
+			return Grant{}, false
+		}
+		g, ok := p.Grant(viewer, user, device)
+		return g, ok && g.Precision == 0
+	}
 	parts := strings.Split(topic, "/")
 	if len(parts) < 3 || parts[0] != TopicPrefix {
-		return Grant{}, viewer.Admin
+		return Grant{}, false
 	}
 	g, ok := p.Grant(viewer, strings.ToLower(parts[1]), strings.ToLower(parts[2]))
-	if ok && g.Precision > 0 && len(parts) > 3 && strings.HasPrefix(parts[3], "waypoint") {
-		// Regions are exact places; a coarse share does not show them.
+	if ok && g.Precision > 0 && len(parts) > 3 && (strings.HasPrefix(parts[3], "waypoint") || parts[3] == "event") {
+		// Regions are exact places, and an enter or leave tells where
+		// someone is more exactly than a coarse share does.
 		return g, false
 	}
 	return g, ok
+}
+
+// CanSubscribe reports whether viewer may subscribe to filter: as
+// CanSubscribe, and also wildcards under the event topic (each delivery is
+// checked with CanRead).
+func (p *Policy) CanSubscribe(viewer storage.User, filter string) bool {
+	if CanSubscribe(viewer, filter) {
+		return true
+	}
+	if p.EventTopic == "" || !strings.ContainsAny(filter, "+#") {
+		return false
+	}
+	root, _, _ := strings.Cut(p.EventTopic, "/")
+	first, _, _ := strings.Cut(filter, "/")
+	return first == root
 }
 
 // AddShare stores a new share and applies it. The ID is generated.

@@ -14,6 +14,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/wherehouse/wherehouse/events"
 	"github.com/wherehouse/wherehouse/recorder"
 )
 
@@ -156,6 +157,11 @@ func (e *External) onMessage(_ paho.Client, m paho.Message) {
 		// Commands to devices (ours included: the broker echoes what we
 		// publish back to our owntracks/# subscription) are not device
 		// messages.
+		m.Ack()
+		return
+	}
+	if events.IsServerTransition(m.Topic(), m.Payload()) {
+		// A fence event this server (or another instance) published.
 		m.Ack()
 		return
 	}

@@ -132,7 +132,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		allowed = auth.CanPublish(u, topic)
 	case strings.ContainsAny(topic, "+#"):
 		action = "subscribe"
-		allowed = auth.CanSubscribe(u, topic)
+		allowed = h.policy.CanSubscribe(u, topic)
 	default:
 		_, allowed = h.policy.CanRead(u, topic)
 	}

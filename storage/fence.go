@@ -43,6 +43,9 @@ type Fences interface {
 
 // FenceState is where one device stands relative to one fence. A state
 // that is outside with nothing pending is the default and is not stored.
+// A state with Fence "" is the device's watermark: Last is the newest fix
+// the engine has evaluated for it (kept while Last is set), so a restart
+// re-evaluates only what came after.
 type FenceState struct {
 	User   string `json:"user"`
 	Device string `json:"device"`
@@ -58,8 +61,14 @@ type FenceState struct {
 	Last       int64   `json:"last,omitempty"` // newest fix time evaluated
 }
 
-// IsDefault reports whether s is outside with nothing pending.
-func (s *FenceState) IsDefault() bool { return !s.Inside && s.Pending == 0 }
+// IsDefault reports whether s need not be stored: outside with nothing
+// pending, or a watermark without a time.
+func (s *FenceState) IsDefault() bool {
+	if s.Fence == "" {
+		return s.Last == 0
+	}
+	return !s.Inside && s.Pending == 0
+}
 
 // Event is one enter or leave transition.
 type Event struct {
@@ -81,7 +90,7 @@ type Event struct {
 // every user or device.
 type EventQuery struct {
 	User, Device string
-	From, To     int64 // UNIX seconds, inclusive
+	From, To     int64 // UNIX seconds, inclusive; To 0 means no upper bound
 	Limit        int   // only the newest Limit (still ascending); 0 for all
 }
 
@@ -130,7 +139,8 @@ type Events interface {
 	NextDelivery(ctx context.Context) (next int64, ok bool, err error)
 	// UpdateDelivery replaces a delivery (by ID). Once it is delivered or
 	// failed it leaves the outbox and joins its webhook's log, which
-	// keeps the newest DeliveryLogSize entries.
+	// keeps the newest DeliveryLogSize entries. ErrNotFound if d is not
+	// pending (it finished, or its webhook was deleted).
 	UpdateDelivery(ctx context.Context, d Delivery) error
 	// Deliveries returns a webhook's pending deliveries and its log,
 	// newest first, at most limit.

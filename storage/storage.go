@@ -28,6 +28,9 @@ type Store interface {
 	Keys
 	Shares
 	Commands
+	Fences
+	Events
+	Webhooks
 	io.Closer
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wherehouse/wherehouse/api"
 	"github.com/wherehouse/wherehouse/auth"
+	"github.com/wherehouse/wherehouse/events"
 	"github.com/wherehouse/wherehouse/storage"
 	"github.com/wherehouse/wherehouse/storage/embedded"
 )
@@ -34,6 +35,12 @@ type userAdmin interface {
 	SetGroup(ctx context.Context, g storage.Group) error
 	DeleteGroup(ctx context.Context, name string) error
 	Groups(ctx context.Context) ([]storage.Group, error)
+	AddFence(ctx context.Context, f storage.Fence) (storage.Fence, error)
+	Fences(ctx context.Context, owner string) ([]storage.Fence, error)
+	DeleteFence(ctx context.Context, id string) error
+	AddWebhook(ctx context.Context, w storage.Webhook) (storage.Webhook, error)
+	Webhooks(ctx context.Context, owner string) ([]storage.Webhook, error)
+	DeleteWebhook(ctx context.Context, id string) error
 }
 
 // openAdmin talks to the running server over its control socket, or, when
@@ -60,7 +67,7 @@ func openAdmin(ctx context.Context, dataDir string) (userAdmin, func() error, er
 		store.Close()
 		return nil, nil, err
 	}
-	return directAdmin{auth.NewAccounts(store), secrets, policy}, store.Close, nil
+	return directAdmin{auth.NewAccounts(store), secrets, policy, store}, store.Close, nil
 }
 
 // controlRunning reports whether a server answers on the control socket.
@@ -77,6 +84,41 @@ type directAdmin struct {
 	*auth.Accounts
 	secrets *auth.Secrets
 	policy  *auth.Policy
+	store   *embedded.Store
+}
+
+// AddFence checks and stores a fence; the server applies it when it starts.
+func (d directAdmin) AddFence(ctx context.Context, f storage.Fence) (storage.Fence, error) {
+	f.ID = ""
+	f, _, err := events.Validate(f)
+	if err != nil {
+		return f, err
+	}
+	return f, d.store.PutFence(ctx, f)
+}
+
+func (d directAdmin) Fences(ctx context.Context, owner string) ([]storage.Fence, error) {
+	return d.store.ListFences(ctx, owner)
+}
+
+func (d directAdmin) DeleteFence(ctx context.Context, id string) error {
+	return d.store.DeleteFence(ctx, id)
+}
+
+func (d directAdmin) AddWebhook(ctx context.Context, w storage.Webhook) (storage.Webhook, error) {
+	w, err := api.NewWebhook(w)
+	if err != nil {
+		return w, err
+	}
+	return w, d.store.PutWebhook(ctx, w)
+}
+
+func (d directAdmin) Webhooks(ctx context.Context, owner string) ([]storage.Webhook, error) {
+	return d.store.ListWebhooks(ctx, owner)
+}
+
+func (d directAdmin) DeleteWebhook(ctx context.Context, id string) error {
+	return d.store.DeleteWebhook(ctx, id)
 }
 
 func (d directAdmin) AddShare(ctx context.Context, s storage.Share) (storage.Share, error) {
@@ -223,4 +265,36 @@ func (c *controlClient) Groups(ctx context.Context) ([]storage.Group, error) {
 	var out []storage.Group
 	err := c.do(ctx, http.MethodGet, "/groups", nil, &out)
 	return out, err
+}
+
+func (c *controlClient) AddFence(ctx context.Context, f storage.Fence) (storage.Fence, error) {
+	var out storage.Fence
+	err := c.do(ctx, http.MethodPost, "/fences", f, &out)
+	return out, err
+}
+
+func (c *controlClient) Fences(ctx context.Context, owner string) ([]storage.Fence, error) {
+	var out []storage.Fence
+	err := c.do(ctx, http.MethodGet, "/fences?owner="+url.QueryEscape(owner), nil, &out)
+	return out, err
+}
+
+func (c *controlClient) DeleteFence(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/fences/"+url.PathEscape(id), nil, nil)
+}
+
+func (c *controlClient) AddWebhook(ctx context.Context, w storage.Webhook) (storage.Webhook, error) {
+	var out storage.Webhook
+	err := c.do(ctx, http.MethodPost, "/webhooks", w, &out)
+	return out, err
+}
+
+func (c *controlClient) Webhooks(ctx context.Context, owner string) ([]storage.Webhook, error) {
+	var out []storage.Webhook
+	err := c.do(ctx, http.MethodGet, "/webhooks?owner="+url.QueryEscape(owner), nil, &out)
+	return out, err
+}
+
+func (c *controlClient) DeleteWebhook(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/webhooks/"+url.PathEscape(id), nil, nil)
 }

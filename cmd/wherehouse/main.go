@@ -40,6 +40,9 @@ Usage:
   wherehouse share OWNER VIEWER [flags]    let VIEWER see OWNER (--device, --until, --precision M, --history)
   wherehouse share list | del ID           list or revoke shares
   wherehouse group set NAME MEMBER...      everyone in a group sees everyone in it (group list, group del)
+  wherehouse fence add NAME --user OWNER (--circle LAT,LON,RADIUS | --geojson FILE)
+                                           a server-side geofence (fence list, fence del ID)
+  wherehouse webhook add URL --user OWNER  POST OWNER's fence events to URL (webhook list, webhook del ID)
   wherehouse version                       print version and build information
 
 Every command takes --data DIR (default ./data) and works whether or not
@@ -62,6 +65,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runShare(ctx, args[1:], stdout, stderr)
 	case "group", "groups":
 		return runGroup(ctx, args[1:], stdout, stderr)
+	case "fence", "fences":
+		return runFence(ctx, args[1:], stdout, stderr)
+	case "webhook", "webhooks":
+		return runWebhook(ctx, args[1:], stdout, stderr)
 	case "key", "keys":
 		return runKey(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-version":

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,10 +21,12 @@ import (
 	"github.com/wherehouse/wherehouse/api"
 	"github.com/wherehouse/wherehouse/auth"
 	"github.com/wherehouse/wherehouse/broker"
+	"github.com/wherehouse/wherehouse/events"
 	"github.com/wherehouse/wherehouse/frontend"
 	"github.com/wherehouse/wherehouse/recorder"
 	"github.com/wherehouse/wherehouse/storage"
 	"github.com/wherehouse/wherehouse/storage/embedded"
+	"github.com/wherehouse/wherehouse/webhook"
 )
 
 // Defaults of serve's flags.
@@ -57,6 +60,7 @@ type serveConfig struct {
 	BrokerClientID string
 	MaxPacket      int
 	MaxClients     int
+	EventTopic     string
 	LogLevel       string
 	LogFormat      string
 }
@@ -78,6 +82,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.BrokerClientID, "broker-client-id", "", `client id on the external broker (default "wherehouse-<hostname>")`)
 	fs.IntVar(&cfg.MaxPacket, "mqtt-max-packet", broker.DefaultMaxPacket, "largest MQTT packet accepted, in bytes")
 	fs.IntVar(&cfg.MaxClients, "mqtt-max-clients", broker.DefaultMaxClients, "most MQTT clients connected at once")
+	fs.StringVar(&cfg.EventTopic, "event-topic", events.DefaultEventTopic, `MQTT topic prefix for fence events as JSON (<prefix>/<user>/<device>); "off" disables it`)
 	fs.StringVar(&cfg.LogLevel, "log-level", DefaultLogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", DefaultLogFormat, "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -137,10 +142,37 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	}
 	rec := recorder.New(store, live, metrics, log, recorder.Options{Secrets: secrets})
 	rec.Observe(recorder.NewDeviceTracker(store, log).Observe)
+
+	// Fences and events: evaluated after each commit, delivered on MQTT
+	// (once the broker is up), to webhooks and to /ws/events.
+	eventTopic := cfg.EventTopic
+	if eventTopic == "off" {
+		eventTopic = ""
+	}
+	policy.EventTopic = eventTopic
+	hooks := webhook.New(store, log, reg, webhook.Options{UserAgent: "wherehouse/" + version})
+	var slot publisherSlot
+	engine, err := events.New(ctx, store, policy, log, reg, events.Options{
+		Publisher: &slot, EventTopic: eventTopic, Notify: hooks.Notify,
+	})
+	if err != nil {
+		return err
+	}
+	rec.Observe(engine.Observe)
+
 	var wg sync.WaitGroup
 	wg.Go(func() { rec.Run(ctx) })
 	wg.Go(func() { releaseMemory(ctx, store, log) })
-	stops = append(stops, func() { rec.Close(); wg.Wait() })
+	var ewg sync.WaitGroup
+	hooksCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
+	stops = append(stops, func() {
+		// Drain in data-flow order: recorder, then fences, then webhooks.
+		rec.Close()
+		wg.Wait()
+		engine.Close()
+		ewg.Wait()
+		stopHooks()
+	})
 
 	var tlsConfig *tls.Config
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
@@ -194,10 +226,15 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		}
 	}
 
+	slot.set(publisher)
+	ewg.Go(func() { engine.Run(ctx) })
+	ewg.Go(func() { hooks.Run(hooksCtx) })
+
 	apiServer := api.New(api.Deps{
 		Store: store, Devices: store, Accounts: accounts, Policy: policy, Live: live, Version: version, Log: log,
 		Gatherer: reg, MQTT: mqttWS, Frontend: frontend.Handler(),
 		Recorder: rec, Secrets: secrets, Commands: store, Publisher: publisher,
+		Events: engine, Fences: store, EventStore: store,
 	})
 	httpLn, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
@@ -216,7 +253,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		ctlLn.Close()
 		return fmt.Errorf("restrict control socket: %w", err)
 	}
-	ctlSrv := &http.Server{Handler: api.Control(accounts, secrets, policy, log), ReadHeaderTimeout: 10 * time.Second}
+	ctlSrv := &http.Server{Handler: api.Control(api.ControlDeps{
+		Accounts: accounts, Secrets: secrets, Policy: policy, Events: engine, Store: store, Log: log,
+	}), ReadHeaderTimeout: 10 * time.Second}
 	stops = append(stops, serveHTTP(ctlSrv, ctlLn, func() {}, log))
 
 	fmt.Fprintf(stdout, "wherehouse %s ready: open http://%s/ (data in %s)\n", version, displayAddr(httpLn.Addr()), cfg.Data)
@@ -307,4 +346,22 @@ func bootstrapAdmin(ctx context.Context, accounts *auth.Accounts, stdout io.Writ
 		fmt.Fprintf(stdout, "\nCreated user %q with password:\n\n    %s\n\nIt is shown only this once. Change it with: wherehouse user passwd %s\n\n", adminName, password, adminName)
 	}
 	return nil
+}
+
+// publisherSlot lets the fence engine, built before the broker, publish
+// through it once it exists.
+type publisherSlot struct{ p atomic.Pointer[api.Publisher] }
+
+func (s *publisherSlot) set(p api.Publisher) {
+	if p != nil {
+		s.p.Store(&p)
+	}
+}
+
+func (s *publisherSlot) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	p := s.p.Load()
+	if p == nil {
+		return errors.New("no MQTT broker")
+	}
+	return (*p).Publish(topic, payload, retain, qos)
 }

@@ -20,23 +20,50 @@ import (
 // _type and payload, so a device's records sort by fix time, the same message
 // received twice lands on the same key, and two different messages with the
 // same tst both fit.
+//
+// Fence states, events and the webhook outbox live here too, not in
+// state.db, so one transition commits (and is fsync'd) with its state and
+// its deliveries:
+//
+//	fstate/<user>\x00<device>\x00<fence>   -> JSON storage.FenceState (default states are not stored; <fence> "" is the watermark)
+//	events/<user>\x00<device>\x00<tst><id> -> JSON storage.Event
+//	evid/<id>                              -> its events key, to find duplicates
+//	outbox/<next><id>                      -> JSON storage.Delivery, pending
+//	outid/<id>                             -> its outbox key
+//	dlog/<webhook>\x00<finished><id>       -> JSON storage.Delivery, delivered or failed
+//
+// <tst> is UNIX seconds and <next> and <finished> are UNIX milliseconds,
+// 8 bytes big endian, so events sort by device then fix time, the outbox by
+// due time and each log by age. '\x00' cannot occur in a user or device
+// name (they are MQTT topic levels, [MQTT-4.7.3-2]) and it sorts before
+// every other byte, so "bob" and all its devices come before "bob.smith".
+// Each webhook's log keeps its newest storage.DeliveryLogSize entries.
 var (
 	bucketMeta = []byte("meta")
 	bucketHist = []byte("hist")
 	bucketLoc  = []byte("loc")
 	bucketMsg  = []byte("msg")
 	keySchema  = []byte("schema")
+
+	bucketFenceState = []byte("fstate")
+	bucketEvents     = []byte("events")
+	bucketEventID    = []byte("evid")
+	bucketOutbox     = []byte("outbox")
+	bucketOutboxID   = []byte("outid")
+	bucketDeliveries = []byte("dlog")
 )
 
 // buntdb layout (state.db).
 const (
-	prefixUser   = "user:"   // user:<name> -> JSON storage.User
-	prefixLast   = "last:"   // last:<user>/<device> -> JSON lastRecord
-	prefixDevice = "device:" // device:<user>/<device> -> JSON storage.Device
-	prefixKey    = "key:"    // key:<user>/<device> -> sealed secret (device "" = whole user)
-	prefixShare  = "share:"  // share:<id> -> JSON storage.Share
-	prefixGroup  = "group:"  // group:<name> -> JSON storage.Group
-	prefixCmd    = "cmd:"    // cmd:<user>/<device>/<seq> -> cmd payload, with a TTL
+	prefixUser    = "user:"    // user:<name> -> JSON storage.User
+	prefixLast    = "last:"    // last:<user>/<device> -> JSON lastRecord
+	prefixDevice  = "device:"  // device:<user>/<device> -> JSON storage.Device
+	prefixKey     = "key:"     // key:<user>/<device> -> sealed secret (device "" = whole user)
+	prefixShare   = "share:"   // share:<id> -> JSON storage.Share
+	prefixGroup   = "group:"   // group:<name> -> JSON storage.Group
+	prefixCmd     = "cmd:"     // cmd:<user>/<device>/<seq> -> cmd payload, with a TTL
+	prefixFence   = "fence:"   // fence:<id> -> JSON storage.Fence
+	prefixWebhook = "webhook:" // webhook:<id> -> JSON storage.Webhook
 )
 
 const (
@@ -63,6 +90,47 @@ func tstKey(tst int64) []byte {
 }
 
 func keyTST(k []byte) int64 { return int64(binary.BigEndian.Uint64(k)) }
+
+// devicePrefix is the start of every fstate and events key of one device.
+func devicePrefix(user, device string) []byte {
+	k := make([]byte, 0, len(user)+len(device)+2)
+	k = append(k, user...)
+	k = append(k, 0)
+	k = append(k, device...)
+	return append(k, 0)
+}
+
+func fenceStateKey(user, device, fence string) []byte {
+	return append(devicePrefix(user, device), fence...)
+}
+
+// fenceOfStateKey returns the fence ID of an fstate key: everything after
+// the second '\x00' (fence IDs may hold any byte).
+func fenceOfStateKey(k []byte) string {
+	_, rest, _ := bytes.Cut(k, []byte{0})
+	_, fence, _ := bytes.Cut(rest, []byte{0})
+	return string(fence)
+}
+
+func eventKey(e *storage.Event) []byte {
+	k := binary.BigEndian.AppendUint64(devicePrefix(e.User, e.Device), uint64(max(e.TST, 0)))
+	return append(k, e.ID...)
+}
+
+// timeIDKey is <ms 8 bytes big endian><id>, after prefix: outbox and log keys.
+func timeIDKey(prefix []byte, ms int64, id string) []byte {
+	k := make([]byte, 0, len(prefix)+8+len(id))
+	k = append(k, prefix...)
+	k = binary.BigEndian.AppendUint64(k, uint64(max(ms, 0)))
+	return append(k, id...)
+}
+
+func outboxKey(d *storage.Delivery) []byte { return timeIDKey(nil, d.Next, d.ID) }
+
+// logPrefix is the start of every log key of one webhook.
+func logPrefix(webhook string) []byte { return append([]byte(webhook), 0) }
+
+func logKey(d *storage.Delivery) []byte { return timeIDKey(logPrefix(d.Webhook), d.Finished, d.ID) }
 
 func messageHash(m *storage.Message) uint64 {
 	h := fnv.New64a()

@@ -95,8 +95,10 @@ func (s *Store) migrate() error {
 		if err != nil {
 			return fmt.Errorf("create meta bucket: %w", err)
 		}
-		if _, err := tx.CreateBucketIfNotExists(bucketHist); err != nil {
-			return fmt.Errorf("create history bucket: %w", err)
+		for _, name := range [][]byte{bucketHist, bucketFenceState, bucketEvents, bucketEventID, bucketOutbox, bucketOutboxID, bucketDeliveries} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create %s bucket: %w", name, err)
+			}
 		}
 		var v uint64
 		if b := meta.Get(keySchema); len(b) == 8 {

@@ -51,6 +51,14 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UsersErrors", testUserErrors},
 		{"DeleteUserKeepsHistory", testDeleteUserKeepsHistory},
 		{"CancelledContext", testCancelledContext},
+		{"Fences", testFences},
+		{"DeleteFenceStates", testDeleteFenceStates},
+		{"RecordTransitions", testRecordTransitions},
+		{"Events", testEvents},
+		{"Outbox", testOutbox},
+		{"DeliveryLog", testDeliveryLog},
+		{"Webhooks", testWebhooks},
+		{"FencesCancelledContext", testFencesCancelledContext},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newStore)

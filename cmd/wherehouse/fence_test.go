@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wherehouse/wherehouse/webhook"
+)
+
+// Home is the fence the walk-home track (fixtures/tracks) walks into and
+// out of: one enter and one leave.
+const homeFence = `{"type":"Feature","geometry":{"type":"Point","coordinates":[13.4050,52.5200]},"properties":{"name":"Home","radius":100}}`
+
+// track reads a fixture track and moves it so its last fix is at end.
+func track(t *testing.T, name string, end int64) []string {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "fixtures", "tracks", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var fixes []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		fixes = append(fixes, m)
+	}
+	last := int64(fixes[len(fixes)-1]["tst"].(float64))
+	out := make([]string, len(fixes))
+	for i, m := range fixes {
+		m["tst"] = end - (last - int64(m["tst"].(float64)))
+		b, _ := json.Marshal(m)
+		out[i] = string(b)
+	}
+	return out
+}
+
+// hookReceiver is a webhook endpoint that fails its first failures
+// requests with 500 and records the events it accepted, by ID.
+type hookReceiver struct {
+	*httptest.Server
+	secret   string
+	mu       sync.Mutex
+	failures int
+	requests int
+	badSig   int
+	events   map[string]map[string]any
+}
+
+func newHookReceiver(t *testing.T, secret string, failures int) *hookReceiver {
+	h := &hookReceiver{secret: secret, failures: failures, events: map[string]map[string]any{}}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.requests++
+		if !webhook.Verify(h.secret, body, r.Header.Get(webhook.SignatureHeader)) {
+			h.badSig++
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		if h.requests <= h.failures {
+			http.Error(w, "not yet", http.StatusInternalServerError)
+			return
+		}
+		var ev map[string]any
+		json.Unmarshal(body, &ev)
+		h.events[ev["id"].(string)] = ev
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// kinds returns the accepted events' "event" fields in tst order.
+func (h *hookReceiver) kinds() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return eventKinds(h.events)
+}
+
+func eventKinds(evs map[string]map[string]any) []string {
+	var list []map[string]any
+	for _, ev := range evs {
+		list = append(list, ev)
+	}
+	for i := range list { // few: insertion sort by tst
+		for j := i; j > 0 && list[j]["tst"].(float64) < list[j-1]["tst"].(float64); j-- {
+			list[j], list[j-1] = list[j-1], list[j]
+		}
+	}
+	out := []string{}
+	for _, ev := range list {
+		out = append(out, fmt.Sprint(ev["event"]))
+	}
+	return out
+}
+
+func basicAuth(user, password string) http.Header {
+	return http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))}}
+}
+
+// apiEvents returns the kinds of alice's events in the API, checking they
+// were all evaluated by the server (a re-ingested server transition would
+// show up as a device event).
+func apiEvents(t *testing.T, s *testServer, user, password, query string) []map[string]any {
+	t.Helper()
+	var evs []map[string]any
+	s.getJSON(user, password, "/api/v1/events?"+query, &evs)
+	return evs
+}
+
+func kindsOf(evs []map[string]any) string {
+	var k []string
+	for _, ev := range evs {
+		k = append(k, fmt.Sprintf("%v/%v", ev["event"], ev["source"]))
+	}
+	return strings.Join(k, ",")
+}
+
+func TestFenceEvents(t *testing.T) {
+	sub := needTool(t, "mosquitto_sub", "mosquitto-clients")
+	s := startServer(t, t.TempDir())
+	for _, u := range []string{"alice", "bob", "carol", "dave"} {
+		s.addUser(u, u+"-pass-123")
+	}
+	runCLI(t, "", "share", "alice", "bob", "--data", s.dir)
+	runCLI(t, "", "share", "alice", "carol", "--precision", "1000", "--data", s.dir)
+
+	hook := newHookReceiver(t, "hook-secret", 1) // fails once, then takes everything
+	if code, body := s.send("POST", "alice", "alice-pass-123", "/api/v1/webhooks",
+		fmt.Sprintf(`{"url":%q,"secret":"hook-secret"}`, hook.URL)); code != http.StatusCreated {
+		t.Fatalf("add webhook: %d %s", code, body)
+	}
+	code, body := s.send("POST", "alice", "alice-pass-123", "/api/v1/fences", homeFence)
+	if code != http.StatusCreated {
+		t.Fatalf("add fence: %d %s", code, body)
+	}
+	var fence struct{ ID string }
+	json.Unmarshal(body, &fence)
+
+	// Bob (exact share) watches alice's events with mosquitto_sub, the
+	// way a friend's app or Home Assistant does.
+	host, port, _ := strings.Cut(s.MQTT, ":")
+	var subOut bytes.Buffer
+	mosq := exec.Command(sub, "-h", host, "-p", port, "-u", "bob", "-P", "bob-pass-123", "-i", "bob-sub",
+		"-t", "owntracks/+/+/event", "-t", "wherehouse/events/#", "-v", "-C", "4", "-W", "60")
+	mosq.Stdout = &subOut
+	mosq.Stderr = &subOut
+	if err := mosq.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mosq.Process.Kill(); mosq.Wait() })
+	// Carol (a 1 km share) and dave (nothing shared) must get nothing.
+	var carolBox, daveBox inbox
+	subscribe(t, mustMQTT(t, "tcp://"+s.MQTT, "carol-sub", "carol", "carol-pass-123"), "owntracks/+/+/event", &carolBox)
+	subscribe(t, mustMQTT(t, "tcp://"+s.MQTT, "carol-sub2", "carol", "carol-pass-123"), "wherehouse/events/#", &carolBox)
+	dave := mustMQTT(t, "tcp://"+s.MQTT, "dave-sub", "dave", "dave-pass-123")
+	subscribe(t, dave, "owntracks/#", &daveBox)
+	subscribe(t, dave, "wherehouse/#", &daveBox)
+	// Bob's websocket.
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+s.HTTP+"/ws/events", basicAuth("bob", "bob-pass-123"))
+	if err != nil {
+		t.Fatalf("dial /ws/events: %v (%v)", err, resp)
+	}
+	defer ws.Close()
+	daveWS, _, err := websocket.DefaultDialer.Dial("ws://"+s.HTTP+"/ws/events", basicAuth("dave", "dave-pass-123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer daveWS.Close()
+	eventually(t, "mosquitto_sub connected", func() bool { return strings.Contains(s.err.String(), "client=bob-sub") })
+
+	alice := mustMQTT(t, "tcp://"+s.MQTT, "alice-phone", "alice", "alice-pass-123")
+	for _, p := range track(t, "walk-home.jsonl", time.Now().Unix()) {
+		publish(t, alice, "owntracks/alice/phone", 1, false, p)
+	}
+
+	// The websocket: one enter, one leave.
+	var wsKinds []string
+	for range 2 {
+		ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("read /ws/events: %v (got %v)", err, wsKinds)
+		}
+		var ev map[string]any
+		json.Unmarshal(msg, &ev)
+		if ev["fence"] != fence.ID || ev["desc"] != "Home" || ev["user"] != "alice" || ev["source"] != "server" {
+			t.Errorf("ws event %s", msg)
+		}
+		wsKinds = append(wsKinds, fmt.Sprint(ev["event"]))
+	}
+	if strings.Join(wsKinds, ",") != "enter,leave" {
+		t.Errorf("ws events %v, want enter,leave", wsKinds)
+	}
+	// MQTT: the OwnTracks transition and the JSON event, each once.
+	if err := mosq.Wait(); err != nil {
+		t.Fatalf("mosquitto_sub: %v\n%s", err, subOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(subOut.String()), "\n")
+	var transitions, jsonEvents []string
+	for _, l := range lines {
+		topic, payload, _ := strings.Cut(l, " ")
+		var m map[string]any
+		json.Unmarshal([]byte(payload), &m)
+		switch topic {
+		case "owntracks/alice/phone/event":
+			if m["_type"] != "transition" || m["desc"] != "Home" || m["t"] != "c" {
+				t.Errorf("transition %s", payload)
+			}
+			transitions = append(transitions, fmt.Sprint(m["event"]))
+		case "wherehouse/events/alice/phone":
+			jsonEvents = append(jsonEvents, fmt.Sprint(m["event"]))
+		default:
+			t.Errorf("unexpected %s", l)
+		}
+	}
+	if strings.Join(transitions, ",") != "enter,leave" || strings.Join(jsonEvents, ",") != "enter,leave" {
+		t.Errorf("mqtt transitions %v, json events %v; want enter,leave each:\n%s", transitions, jsonEvents, subOut.String())
+	}
+	// The webhook, after one failed attempt and a retry.
+	eventually(t, "webhook got enter and leave", func() bool { return strings.Join(hook.kinds(), ",") == "enter,leave" })
+	if hook.badSig > 0 {
+		t.Errorf("%d webhook requests had a bad signature", hook.badSig)
+	}
+	// Stored: exactly the two server events (the transition published on
+	// MQTT was not taken back in as a device message).
+	if got := kindsOf(apiEvents(t, s, "alice", "alice-pass-123", "")); got != "enter/server,leave/server" {
+		t.Errorf("alice's events %s", got)
+	}
+	if got := kindsOf(apiEvents(t, s, "bob", "bob-pass-123", "user=alice")); got != "enter/server,leave/server" {
+		t.Errorf("bob's view of alice's events %s", got)
+	}
+	// Denials: carol's share is coarse, dave has none.
+	for _, who := range []string{"carol", "dave"} {
+		if code, _ := s.get(who, who+"-pass-123", "/api/v1/events?user=alice"); code != http.StatusForbidden && who == "dave" {
+			t.Errorf("dave reading alice's events: %d", code)
+		}
+	}
+	if got := kindsOf(apiEvents(t, s, "carol", "carol-pass-123", "user=alice")); got != "" {
+		t.Errorf("carol (coarse share) sees events %s", got)
+	}
+	if n := len(carolBox.find("owntracks/alice/phone/event")) + len(carolBox.find("wherehouse/events/alice/phone")); n != 0 {
+		t.Errorf("carol (coarse share) got %d events on MQTT", n)
+	}
+	if n := len(daveBox.find("owntracks/alice/phone/event")) + len(daveBox.find("wherehouse/events/alice/phone")); n != 0 {
+		t.Errorf("dave got %d of alice's events on MQTT", n)
+	}
+	daveWS.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, msg, err := daveWS.ReadMessage(); err == nil {
+		t.Errorf("dave's websocket got %s", msg)
+	}
+	if code, _ := s.get("dave", "dave-pass-123", "/api/v1/fences/"+fence.ID); code != http.StatusNotFound {
+		t.Errorf("dave reading alice's fence: %d", code)
+	}
+
+	// Who is where, and for how long.
+	var occ []map[string]any
+	s.getJSON("alice", "alice-pass-123", "/api/v1/fences/"+fence.ID+"/occupants", &occ)
+	if len(occ) != 0 {
+		t.Errorf("occupants after leaving: %v", occ)
+	}
+	var days []map[string]any
+	s.getJSON("alice", "alice-pass-123", "/api/v1/fences/"+fence.ID+"/time", &days)
+	if len(days) == 0 || days[0]["seconds"].(float64) <= 0 {
+		t.Errorf("time inside: %v", days)
+	}
+
+	// The app's own transition is stored and forwarded, marked as such.
+	publish(t, alice, "owntracks/alice/phone/event", 1, false,
+		fmt.Sprintf(`{"_type":"transition","event":"enter","desc":"Office","t":"c","tst":%d,"wtst":1,"lat":52.5,"lon":13.4,"acc":10,"tid":"ap","rid":"office"}`, time.Now().Unix()))
+	ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, msg, err := ws.ReadMessage()
+	if err != nil || !strings.Contains(string(msg), `"source":"device"`) || !strings.Contains(string(msg), `"desc":"Office"`) {
+		t.Errorf("device transition on ws: %s %v", msg, err)
+	}
+	eventually(t, "webhook got the device's transition", func() bool { return len(hook.kinds()) == 3 })
+}
+
+func TestFenceEventsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	s.addUser("alice", "alice-pass-123")
+	// The receiver is down (fails) for the first two attempts: the enter
+	// is still pending in the outbox when the server restarts.
+	hook := newHookReceiver(t, "restart-secret", 2)
+	runCLI(t, "", "webhook", "add", hook.URL, "--user", "alice", "--secret", "restart-secret", "--data", dir)
+	out := runCLI(t, "", "fence", "add", "Home", "--user", "alice", "--circle", "52.5200,13.4050,100", "--data", dir)
+	if !strings.Contains(out, "fence ") {
+		t.Fatalf("fence add: %s", out)
+	}
+	fixes := track(t, "walk-home.jsonl", time.Now().Unix())
+	// Find where the track is deepest inside, to restart there.
+	mid := len(fixes) / 2
+	alice := mustMQTT(t, "tcp://"+s.MQTT, "alice-phone", "alice", "alice-pass-123")
+	for _, p := range fixes[:mid] {
+		publish(t, alice, "owntracks/alice/phone", 1, false, p)
+	}
+	eventually(t, "enter recorded", func() bool {
+		return kindsOf(apiEvents(t, s, "alice", "alice-pass-123", "")) == "enter/server"
+	})
+	eventually(t, "a failed delivery", func() bool {
+		hook.mu.Lock()
+		defer hook.mu.Unlock()
+		return hook.requests >= 1
+	})
+	s.stop()
+
+	s = startServer(t, dir)
+	alice = mustMQTT(t, "tcp://"+s.MQTT, "alice-phone", "alice", "alice-pass-123")
+	for _, p := range fixes[mid:] {
+		publish(t, alice, "owntracks/alice/phone", 1, false, p)
+	}
+	eventually(t, "leave recorded, no second enter", func() bool {
+		return kindsOf(apiEvents(t, s, "alice", "alice-pass-123", "")) == "enter/server,leave/server"
+	})
+	// The pending enter is delivered after the restart, then the leave.
+	eventually(t, "webhook got enter and leave", func() bool { return strings.Join(hook.kinds(), ",") == "enter,leave" })
+	var deliveries []map[string]any
+	var hooks []map[string]any
+	s.getJSON("alice", "alice-pass-123", "/api/v1/webhooks", &hooks)
+	if len(hooks) != 1 || hooks[0]["secret"] != nil {
+		t.Fatalf("webhooks %v (the secret must not be shown)", hooks)
+	}
+	s.getJSON("alice", "alice-pass-123", "/api/v1/webhooks/"+hooks[0]["id"].(string)+"/deliveries", &deliveries)
+	delivered := 0
+	for _, d := range deliveries {
+		if d["status"] == "delivered" {
+			delivered++
+		}
+	}
+	if delivered != 2 {
+		t.Errorf("delivery log: %v", deliveries)
+	}
+}
