@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
-
-	"github.com/tidwall/gjson"
 
 	"github.com/wherehouse/wherehouse/storage"
 )
@@ -67,21 +66,71 @@ func timeFields(m *storage.Message) []field {
 
 // timeScratch builds time members into reused memory, for long streams.
 type timeScratch struct {
-	buf []byte
-	f   [3]field
+	buf      []byte
+	f        [3]field
+	rcv, tst stamper
 }
 
 func (ts *timeScratch) fields(m *storage.Message) []field {
 	buf := ts.buf[:0]
-	buf = appendStamp(buf, m.ReceivedTime(), 'T', true)
+	buf = ts.rcv.append(buf, floorDiv(m.Received, 1000), 'T', true)
 	rcv := len(buf)
-	tst := time.Unix(m.TST, 0)
-	buf = appendStamp(buf, tst, 'T', true)
+	buf = ts.tst.append(buf, m.TST, 'T', true)
 	iso := len(buf)
-	buf = appendStamp(buf, tst, ' ', false)
+	buf = ts.tst.append(buf, m.TST, ' ', false)
 	ts.buf = buf
 	ts.f = [3]field{{"isorcv", buf[:rcv:rcv]}, {"isotst", buf[rcv:iso:iso]}, {"disptst", buf[iso:]}}
 	return ts.f[:]
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+// stamper writes what appendStamp does for UNIX seconds, keeping the date
+// of the day it wrote last: the points of a track mostly share their day,
+// and working out a calendar date is most of the cost of a stamp.
+type stamper struct {
+	day  int64 // days since 1970-01-01 of date, when ok
+	date [10]byte
+	ok   bool
+}
+
+const secondsPerDay = 86400
+
+func (st *stamper) append(dst []byte, sec int64, sep byte, z bool) []byte {
+	day, rem := floorDiv(sec, secondsPerDay), int(sec%secondsPerDay)
+	if rem < 0 {
+		rem += secondsPerDay
+	}
+	if !st.ok || st.day != day {
+		y, mo, d := time.Unix(sec, 0).UTC().Date()
+		if y < 0 || y > 9999 {
+			st.ok = false
+			return appendStamp(dst, time.Unix(sec, 0), sep, z)
+		}
+		date := append(st.date[:0], byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-')
+		date = append2(date, int(mo))
+		date = append(date, '-')
+		append2(date, d)
+		st.day, st.ok = day, true
+	}
+	dst = append(dst, '"')
+	dst = append(dst, st.date[:]...)
+	dst = append(dst, sep)
+	dst = append2(dst, rem/3600)
+	dst = append(dst, ':')
+	dst = append2(dst, rem/60%60)
+	dst = append(dst, ':')
+	dst = append2(dst, rem%60)
+	if z {
+		dst = append(dst, 'Z')
+	}
+	return append(dst, '"')
 }
 
 // appendObject appends payload (a JSON object) with extra members set and,
@@ -129,16 +178,38 @@ func appendObject(dst, payload []byte, extra []field, only map[string]bool) []by
 	return append(dst, '}')
 }
 
+// mentionsAny reports whether p holds `"key"` for one of the extra keys, or,
+// if p has a \u escape, whether one of its top-level keys is an extra key
+// (a key may be spelled with escapes). It runs for every point of a long
+// track: searching for the bare key (a rarer first byte than the quote)
+// and checking the quotes around it is a few times faster than searching
+// for the quoted key.
 func mentionsAny(p []byte, extra []field) bool {
 	if bytes.Contains(p, []byte(`\u`)) {
-		return escapedKeyCollides(p, extra) // a key may be spelled with escapes
+		return escapedKeyCollides(p, extra)
 	}
 	for _, f := range extra {
-		if bytes.Contains(p, []byte(`"`+f.key+`"`)) {
+		if quotedIn(p, f.key) {
 			return true
 		}
 	}
 	return false
+}
+
+// quotedIn is bytes.Contains(p, `"`+key+`"`), without building the needle.
+func quotedIn(p []byte, key string) bool {
+	s := unsafe.String(unsafe.SliceData(p), len(p)) // read only, not kept
+	for i := 0; ; {
+		j := strings.Index(s[i:], key)
+		if j < 0 {
+			return false
+		}
+		j += i
+		if j > 0 && s[j-1] == '"' && j+len(key) < len(s) && s[j+len(key)] == '"' {
+			return true
+		}
+		i = j + 1
+	}
 }
 
 // escapedKeyCollides decodes the top-level keys of p and reports whether
@@ -170,6 +241,12 @@ func escapedKeyCollides(p []byte, extra []field) bool {
 // appendFeature appends a GeoJSON Point feature for a location, with the
 // properties the Recorder gives its geojson output.
 func appendFeature(dst []byte, m *storage.Message) []byte {
+	var st stamper
+	return st.appendFeature(dst, m)
+}
+
+// appendFeature is appendFeature with the stamper's remembered date.
+func (st *stamper) appendFeature(dst []byte, m *storage.Message) []byte {
 	dst = append(dst, `{"type":"Feature","geometry":{"type":"Point","coordinates":[`...)
 	dst = strconv.AppendFloat(dst, m.Lon, 'f', -1, 64)
 	dst = append(dst, ',')
@@ -178,20 +255,25 @@ func appendFeature(dst []byte, m *storage.Message) []byte {
 	dst = append(dst, `"tst":`...)
 	dst = strconv.AppendInt(dst, m.TST, 10)
 	dst = append(dst, `,"isotst":`...)
-	dst = appendStamp(dst, time.Unix(m.TST, 0), 'T', true)
-	// One pass over the payload's top-level members (gjson.GetMany would
-	// scan it once per property).
-	// The string shares the payload's bytes (no copy); it does not outlive
-	// this call and the payload is not modified meanwhile.
-	gjson.Parse(unsafe.String(unsafe.SliceData(m.Payload), len(m.Payload))).ForEach(func(key, value gjson.Result) bool {
-		switch key.Str {
+	dst = st.append(dst, m.TST, 'T', true)
+	// One pass over the payload's top-level members, copying values as
+	// written (a JSON parser would also decode every number).
+	it := newMemberIter(m.Payload)
+	for {
+		key, escaped, val, ok := it.next()
+		if !ok {
+			break
+		}
+		if escaped {
+			key = unescapeKey(key)
+		}
+		switch string(key) {
 		case "tid", "vel", "acc", "alt", "batt":
 			dst = append(dst, ',', '"')
-			dst = append(dst, key.Str...)
+			dst = append(dst, key...)
 			dst = append(dst, '"', ':')
-			dst = append(dst, value.Raw...)
+			dst = append(dst, val...)
 		}
-		return true
-	})
+	}
 	return append(dst, "}}"...)
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"net/http"
@@ -195,16 +194,8 @@ func (s *Server) locations(c *echo.Context) error {
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	if format == formatGeoJSON {
-		bw.WriteString(`{"type":"FeatureCollection","features":[`)
-	} else {
-		bw.WriteString(`{"data":[`)
-	}
-	count := 0
-	buf := make([]byte, 0, 1024)
-	var times timeScratch
-	err = s.Store.Locations(c.Request().Context(), q, func(m *storage.Message) error {
+	r := newTrackRenderer(format, only)
+	add := func(m *storage.Message) error {
 		if grant.Precision > 0 {
 			coarse, ok := s.redact(me, m)
 			if !ok {
@@ -212,19 +203,20 @@ func (s *Server) locations(c *echo.Context) error {
 			}
 			m = &coarse
 		}
-		buf = buf[:0]
-		if count > 0 {
-			buf = append(buf, ',')
-		}
-		if format == formatGeoJSON {
-			buf = appendFeature(buf, m)
-		} else {
-			buf = appendObject(buf, m.Payload, times.fields(m), only)
-		}
-		count++
-		_, err := bw.Write(buf)
-		return err
-	})
+		r.add(m)
+		return nil
+	}
+	ctx := c.Request().Context()
+	if sc, ok := s.Store.(locationScanner); ok {
+		err = sc.ScanLocations(ctx, q, add, func() error { return r.flush(w) })
+	} else {
+		err = s.Store.Locations(ctx, q, func(m *storage.Message) error {
+			if add(m); len(r.buf) < renderFlushAt {
+				return nil
+			}
+			return r.flush(w)
+		})
+	}
 	if err != nil {
 		// Headers are gone; a truncated body is the only signal left.
 		if !errors.Is(err, context.Canceled) {
@@ -232,13 +224,9 @@ func (s *Server) locations(c *echo.Context) error {
 		}
 		return nil
 	}
-	if r, ok := s.Store.(memoryReleaser); ok && count > releaseAfter {
-		defer r.ReleaseMemory() // a long read mapped many pages; give them back
+	if rel, ok := s.Store.(memoryReleaser); ok && r.count > releaseAfter {
+		defer rel.ReleaseMemory() // a long read mapped many pages; give them back
 	}
-	if format == formatGeoJSON {
-		bw.WriteString(`]}`)
-	} else {
-		bw.WriteString(`],"count":` + strconv.Itoa(count) + `,"status":200,"version":` + strconv.Quote(s.Version) + `}`)
-	}
-	return bw.Flush()
+	r.end(s.Version)
+	return r.flush(w)
 }

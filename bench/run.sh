@@ -278,6 +278,50 @@ R[noretain_p50]=$(field "$res" p50_ms)
 R[noretain_p99]=$(field "$res" p99_ms)
 
 ##########################################################################
+say "2c. fences: the same load without and then with 1000 fences (100 per publishing user)"
+# Each user's fences: one 50 km circle around where its device starts (so
+# every fix is evaluated against at least one fence, and enters/leaves it)
+# and 99 circles of 1-3 km scattered within about 150 km.
+fences_made=0
+for ((n = 0; n < PUBLISHERS; n++)); do
+	lat0=$((45 + n % 10)) lon0=$((2 + n / 10 % 20))
+	while IFS= read -r body; do
+		curl -fsS --max-time 10 -u "admin:$PASSWORD" -o /dev/null -X POST \
+			"$A_URL/api/v1/fences?owner=fence$n" -d "$body" && fences_made=$((fences_made + 1)) || true
+	done < <(awk -v lat0="$lat0" -v lon0="$lon0" -v seed="$n" 'BEGIN {
+		srand(seed + 1)
+		printf "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[%f,%f]},\"properties\":{\"name\":\"region\",\"radius\":50000}}\n", lon0, lat0
+		for (i = 1; i < 100; i++)
+			printf "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[%f,%f]},\"properties\":{\"name\":\"f%d\",\"radius\":%d}}\n", lon0 + (rand() - 0.5) * 4, lat0 + (rand() - 0.5) * 3, i, 1000 + rand() * 2000
+	}')
+done
+echo "created $fences_made fences"
+R[fences_made]=$fences_made
+loadgen -name nofences -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
+	-publishers "$PUBLISHERS" -messages "$MESSAGES" -topic 'owntracks/nofence{n}/dev{n}' \
+	-tst-start "$TST_LOAD" -tst-step 1 -metrics "$A_URL/metrics"
+res=$RES
+echo "${res:-no result}"
+R[nofence_rate]=$(field "$res" rate)
+ev0=$(curl -fsS -u "admin:$PASSWORD" "$A_URL/metrics" | awk '/^wherehouse_fence_events_total/ {s += $2} END {print s + 0}')
+eval0=$(curl -fsS -u "admin:$PASSWORD" "$A_URL/metrics" | awk '/^wherehouse_fence_locations_evaluated_total/ {printf "%d", $2}')
+loadgen -name fences -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
+	-publishers "$PUBLISHERS" -messages "$MESSAGES" -topic 'owntracks/fence{n}/dev{n}' \
+	-tst-start "$TST_LOAD" -tst-step 1 -metrics "$A_URL/metrics"
+res=$RES
+echo "${res:-no result}"
+R[fence_rate]=$(field "$res" rate)
+# Evaluation runs after the commit: wait until it has caught up.
+for ((i = 0; i < 100; i++)); do
+	evaluated=$(curl -fsS -u "admin:$PASSWORD" "$A_URL/metrics" | awk '/^wherehouse_fence_locations_evaluated_total/ {printf "%d", $2}')
+	((${evaluated:-0} - ${eval0:-0} >= TOTAL)) && break
+	sleep 0.1
+done
+R[fence_events]=$(($(curl -fsS -u "admin:$PASSWORD" "$A_URL/metrics" | awk '/^wherehouse_fence_events_total/ {s += $2} END {print s + 0}') - ev0))
+R[fence_pct]=$(awk -v a="${R[fence_rate]:-0}" -v b="${R[nofence_rate]:-0}" 'BEGIN {if (b > 0) printf "%.0f", a * 100 / b}')
+echo "with fences: ${R[fence_rate]:-?} msgs/s = ${R[fence_pct]:-?}% of ${R[nofence_rate]:-?} without; ${R[fence_events]} enter/leave events; locations evaluated in that run: $((${evaluated:-0} - ${eval0:-0}))"
+
+##########################################################################
 say "3. embedded broker while querying the HTTP API ($QUERY_WORKERS loop: /api/0/last, /api/0/locations 1 h ≈ 3600 points)"
 QUERY="user=load0&device=dev0&from=2025-03-01T00:00:00&to=2025-03-01T00:59:59"
 loadgen -name querying -broker "tcp://127.0.0.1:$A_MQTT" -user admin -password "$PASSWORD" \
@@ -475,6 +519,7 @@ say "summary"
 	echo "| stored == sent (/metrics) | ${R[embedded_ok]} (${R[embedded_check]}) | — | equal | ${R[embedded_ok]} |"
 	echo "| stored msgs/s, same but not retained (p50 / p99 ms) | $(v "${R[noretain_rate]}") ($(v "${R[noretain_p50]}") / $(v "${R[noretain_p99]}")) | — | — | |"
 	echo "| server CPU per message, µs (retained / not retained / external) | $(v "${R[embedded_cpu]}") / $(v "${R[noretain_cpu]}") / $(v "${R[external_cpu]}") | $(v "${R[relay_cpu]}") (mosquitto, per relayed message) | — | |"
+	echo "| stored msgs/s with ${R[fences_made]:-?} fences (${R[fence_events]:-?} events) vs without | $(v "${R[fence_rate]}") = $(v "${R[fence_pct]}")% | $(v "${R[nofence_rate]}") (no fences, same run) | ≥ 90% | $(met "${R[fence_pct]}" ">=" 90) |"
 	echo "| stored msgs/s while querying the API | $(v "${R[query_rate]}") | — | ≥ 20000 | $(met "${R[query_rate]}" ">=" 20000) |"
 	echo "| API queries/s during that ingest ($QUERY_WORKERS loop; p50 / p99 ms) | $(v "${R[query_qps]}") ($(v "${R[query_p50]}") / $(v "${R[query_p99]}")) | — | — | |"
 	echo "| external broker: stored msgs/s behind mosquitto (max_inflight_messages ${R[mosq_inflight]:-?}) | $(v "${R[external_rate]}") = $(v "${R[external_pct]}")% | $(v "${R[relay_rate]}") (relay ceiling) | ≥ 90% | $(met "${R[external_pct]}" ">=" 90) |"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -79,6 +80,9 @@ type Engine struct {
 	marks   map[devKey]int64 // newest fix evaluated per device
 	dirty   map[devKey]bool  // marks not saved yet
 	regions map[devKey][]*geo.Fence
+	seen    []*geo.Fence // scratch for evaluate
+	arrived map[devKey]int64 // wall time (UNIX s) the newest fix was evaluated
+	started int64            // wall time the engine started
 }
 
 // New loads fences and states from store.
@@ -97,6 +101,8 @@ func New(ctx context.Context, store Store, policy *auth.Policy, log *slog.Logger
 		marks:    map[devKey]int64{},
 		dirty:    map[devKey]bool{},
 		regions:  map[devKey][]*geo.Fence{},
+		arrived:  map[devKey]int64{},
+		started:  opts.Now().Unix(),
 	}
 	if err := e.loadFences(ctx); err != nil {
 		return nil, err
@@ -265,13 +271,15 @@ func (e *Engine) evaluate(ctx context.Context, c *change, k devKey, m *storage.M
 	}
 	e.marks[k] = fix.TST
 	e.dirty[k] = true
+	e.arrived[k] = e.opts.Now().Unix()
 	e.m.evaluated.Inc()
-	seen := map[string]bool{}
+	seen := e.seen[:0] // fences already stepped for this fix
+	defer func() { e.seen = seen[:0] }()
 	step := func(f *geo.Fence) {
-		if seen[f.ID] {
+		if slices.Contains(seen, f) {
 			return
 		}
-		seen[f.ID] = true
+		seen = append(seen, f)
 		states := e.states[k]
 		old := states[f.ID]
 		s, tr := geo.Step(f, old, fix)
@@ -340,13 +348,21 @@ func (e *Engine) putState(k devKey, fence string, s geo.State) {
 }
 
 // fireDue fires dwell and leave delays that ran out while the device sent
-// nothing (a phone at rest reports rarely).
+// nothing (a phone at rest reports rarely). Time is the device's: its
+// newest fix time plus the wall time since that fix arrived, so a phone
+// uploading hours of queued fixes is not judged by the wall clock while
+// the rest of its queue is still on the way.
 func (e *Engine) fireDue(ctx context.Context) {
-	now := e.opts.Now().Unix()
+	wall := e.opts.Now().Unix()
 	var c change
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for k, states := range e.states {
+		arrived, ok := e.arrived[k]
+		if !ok {
+			arrived = e.started
+		}
+		now := min(wall, e.marks[k]+wall-arrived)
 		for id, s := range states {
 			if s.Pending == 0 {
 				continue

@@ -153,7 +153,15 @@ func Step(f *Fence, s State, fix Fix) (State, *Transition) {
 	if acc > f.Rules.maxAccuracy() {
 		return s, nil
 	}
-	d := f.Shape.Distance(fix.Lat, fix.Lon)
+	hyst := f.Rules.hysteresis()
+	var d float64
+	if w, ok := f.Shape.(within); ok {
+		// Only whether d is beyond -acc or hyst+acc matters; 1 m more
+		// keeps a cut-off answer clear of both.
+		d = w.distanceWithin(fix.Lat, fix.Lon, hyst+acc+1)
+	} else {
+		d = f.Shape.Distance(fix.Lat, fix.Lon)
+	}
 	if math.IsNaN(d) || math.IsInf(d, 0) {
 		return s, nil
 	}
@@ -161,10 +169,16 @@ func Step(f *Fence, s State, fix Fix) (State, *Transition) {
 	switch {
 	case d+acc <= 0:
 		return toward(f, s, true, fix)
-	case d-acc >= f.Rules.hysteresis():
+	case d-acc >= hyst:
 		return toward(f, s, false, fix)
 	}
 	return Due(f, s, fix.TST)
+}
+
+// within is a Shape that can stop measuring once the point is known to
+// be farther than limit from its border (see polygon.distanceWithin).
+type within interface {
+	distanceWithin(lat, lon, limit float64) float64
 }
 
 // toward handles a fix certainly inside (inside true) or outside.

@@ -77,15 +77,15 @@ func NewIndex(fences []*Fence) *Index {
 func pack(entries []node) {
 	leaves := (len(entries) + nodeSize - 1) / nodeSize
 	perSlice := int(math.Ceil(math.Sqrt(float64(leaves)))) * nodeSize
-	sortBy(entries, func(e *node) float64 { return e.minLon + e.maxLon })
+	// Stable sorts keep a build deterministic for a given input.
+	slices.SortStableFunc(entries, func(a, b node) int {
+		return cmp.Compare(a.minLon+a.maxLon, b.minLon+b.maxLon)
+	})
 	for lo := 0; lo < len(entries); lo += perSlice {
-		sortBy(entries[lo:min(lo+perSlice, len(entries))], func(e *node) float64 { return e.minLat + e.maxLat })
+		slices.SortStableFunc(entries[lo:min(lo+perSlice, len(entries))], func(a, b node) int {
+			return cmp.Compare(a.minLat+a.maxLat, b.minLat+b.maxLat)
+		})
 	}
-}
-
-// sortBy sorts stably, so a build is deterministic for a given input.
-func sortBy(entries []node, key func(*node) float64) {
-	slices.SortStableFunc(entries, func(a, b node) int { return cmp.Compare(key(&a), key(&b)) })
 }
 
 // group makes one parent per run of nodeSize entries.

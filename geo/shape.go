@@ -129,10 +129,11 @@ func checkPosition(lat, lon float64) error {
 // cos((φᵢ+φ)/2) comes from the stored cos and sin of φᵢ/2 by the angle sum
 // identity, so a vertex costs a few multiplications and no trigonometry.
 //
-// Edges are grouped in chunks of up to chunkEdges with a bounding box, so
-// a point skips every chunk that can neither hold a ray crossing nor come
-// closer than the nearest edge found so far: a large polygon costs little
-// more than its nearby edges.
+// Edges are grouped in chunks of up to 16 with a bounding box, and chunks
+// in blocks of up to 16, so a point skips every block and chunk that can
+// neither hold a ray crossing nor come closer than the nearest edge found
+// so far: a polygon of thousands of vertices costs little more than its
+// nearby edges.
 //
 // There is no antimeridian support: longitudes are taken as they are, so a
 // polygon meant to cross the 180° meridian must be split in two parts of a
@@ -141,7 +142,8 @@ type polygon struct {
 	multi  bool
 	coords [][][][2]float64 // parts, rings, positions [lon, lat] as given
 	vs     []vertex         // every ring's positions, closing one included
-	chunks []chunk
+	chunks []span           // edges vs[lo]→vs[lo+1] … vs[hi-1]→vs[hi] of one ring
+	blocks []span           // chunks[lo:hi] of one part
 	parts  []part
 	bound  orb.Bound
 }
@@ -149,21 +151,37 @@ type polygon struct {
 // vertex is one position with the cosine and sine of half its latitude.
 type vertex struct{ lat, lon, ch, sh float64 }
 
-// chunk is a run of edges vs[lo]→vs[lo+1] … vs[hi-1]→vs[hi] of one ring.
-type chunk struct {
-	lo, hi                         int
+// span is a bounding box over vertices (a chunk) or chunks (a block).
+type span struct {
 	minLat, maxLat, minLon, maxLon float64
 	// Cosine and sine of half of minLat and of maxLat: the smallest
-	// horizontal scale over the chunk is at one of them (cos is concave).
+	// horizontal scale over the box is at one of them (cos is concave).
 	chMin, shMin, chMax, shMax float64
+	lo, hi                     int
 }
 
-// part is one polygon of a MultiPolygon: chunks[lo:hi].
+// part is one polygon of a MultiPolygon: blocks[lo:hi].
 type part struct{ lo, hi int }
 
-// chunkEdges is how many edges share one bounding box. 16 keeps the box
-// test cheap next to the edges it saves on a 10-50 vertex fence.
-const chunkEdges = 16
+// fanout is how many edges make a chunk and how many chunks a block: 16
+// keeps a box test cheap next to the edges it saves on a 10-50 vertex
+// fence, and two levels keep a 10,000 vertex one to about 40 boxes and a
+// few chunks per point.
+const fanout = 16
+
+func newSpan(lo, hi int) span {
+	return span{lo: lo, hi: hi, minLat: math.Inf(1), maxLat: math.Inf(-1), minLon: math.Inf(1), maxLon: math.Inf(-1)}
+}
+
+func (s *span) add(minLat, maxLat, minLon, maxLon float64) {
+	s.minLat, s.maxLat = min(s.minLat, minLat), max(s.maxLat, maxLat)
+	s.minLon, s.maxLon = min(s.minLon, minLon), max(s.maxLon, maxLon)
+}
+
+func (s *span) finish() {
+	s.chMin, s.shMin = math.Cos(s.minLat*halfRad), math.Sin(s.minLat*halfRad)
+	s.chMax, s.shMax = math.Cos(s.maxLat*halfRad), math.Sin(s.maxLat*halfRad)
+}
 
 func newPolygon(multi bool, coords [][][][2]float64) *polygon {
 	p := &polygon{multi: multi, coords: coords}
@@ -174,39 +192,42 @@ func newPolygon(multi bool, coords [][][][2]float64) *polygon {
 		}
 	}
 	p.vs = make([]vertex, 0, n)
-	p.bound = orb.Bound{Min: orb.Point{math.Inf(1), math.Inf(1)}, Max: orb.Point{math.Inf(-1), math.Inf(-1)}}
+	all := newSpan(0, 0)
 	for _, rings := range coords {
-		pt := part{lo: len(p.chunks)}
+		first := len(p.chunks)
 		for _, r := range rings {
 			base := len(p.vs)
 			for _, pos := range r {
 				lon, lat := pos[0], pos[1]
 				p.vs = append(p.vs, vertex{lat: lat, lon: lon, ch: math.Cos(lat * halfRad), sh: math.Sin(lat * halfRad)})
-				p.bound.Min[0] = math.Min(p.bound.Min[0], lon)
-				p.bound.Min[1] = math.Min(p.bound.Min[1], lat)
-				p.bound.Max[0] = math.Max(p.bound.Max[0], lon)
-				p.bound.Max[1] = math.Max(p.bound.Max[1], lat)
+				all.add(lat, lat, lon, lon)
 			}
 			last := len(p.vs) - 1
-			for lo := base; lo < last; lo += chunkEdges {
-				c := chunk{lo: lo, hi: min(lo+chunkEdges, last),
-					minLat: math.Inf(1), maxLat: math.Inf(-1), minLon: math.Inf(1), maxLon: math.Inf(-1)}
+			for lo := base; lo < last; lo += fanout {
+				c := newSpan(lo, min(lo+fanout, last))
 				for _, v := range p.vs[c.lo : c.hi+1] {
-					c.minLat, c.maxLat = math.Min(c.minLat, v.lat), math.Max(c.maxLat, v.lat)
-					c.minLon, c.maxLon = math.Min(c.minLon, v.lon), math.Max(c.maxLon, v.lon)
+					c.add(v.lat, v.lat, v.lon, v.lon)
 				}
-				c.chMin, c.shMin = math.Cos(c.minLat*halfRad), math.Sin(c.minLat*halfRad)
-				c.chMax, c.shMax = math.Cos(c.maxLat*halfRad), math.Sin(c.maxLat*halfRad)
+				c.finish()
 				p.chunks = append(p.chunks, c)
 			}
 		}
-		pt.hi = len(p.chunks)
+		pt := part{lo: len(p.blocks)}
+		for lo := first; lo < len(p.chunks); lo += fanout {
+			b := newSpan(lo, min(lo+fanout, len(p.chunks)))
+			for _, c := range p.chunks[b.lo:b.hi] {
+				b.add(c.minLat, c.maxLat, c.minLon, c.maxLon)
+			}
+			b.finish()
+			p.blocks = append(p.blocks, b)
+		}
+		pt.hi = len(p.blocks)
 		p.parts = append(p.parts, pt)
 	}
-	p.bound.Min[0] -= boundPad
-	p.bound.Min[1] -= boundPad
-	p.bound.Max[0] += boundPad
-	p.bound.Max[1] += boundPad
+	p.bound = orb.Bound{
+		Min: orb.Point{all.minLon - boundPad, all.minLat - boundPad},
+		Max: orb.Point{all.maxLon + boundPad, all.maxLat + boundPad},
+	}
 	return p
 }
 
@@ -217,59 +238,125 @@ func (p *polygon) Bound() orb.Bound { return p.bound }
 // GeoJSON) an edge inside the union still counts, which only makes a point
 // look nearer to the border than it is.
 func (p *polygon) Distance(lat, lon float64) float64 {
+	return p.distanceWithin(lat, lon, math.Inf(1))
+}
+
+// distanceWithin is Distance when that is less than limit from the
+// border, and otherwise -limit or +limit. Edges whose box is farther than
+// limit are never looked at, so a point far inside a large polygon costs
+// little more than the inside test.
+func (p *polygon) distanceWithin(lat, lon, limit float64) float64 {
 	c0, s0 := math.Cos(lat*halfRad), math.Sin(lat*halfRad)
-	best := math.Inf(1) // squared, in degrees of arc
+	best := limit / degreeLen
+	best *= best // squared, in degrees of arc
+	cut := best
+	if math.IsInf(limit, 1) && len(p.chunks) > 1 {
+		best = p.seed(lat, lon, c0, s0)
+	}
 	inside := false
 	for _, pt := range p.parts {
 		in := false
-		for ci := pt.lo; ci < pt.hi; ci++ {
-			c := &p.chunks[ci]
-			// A horizontal ray to the east can cross an edge of the
-			// chunk only if the chunk straddles the latitude and has a
-			// vertex east of the point.
-			cross := c.minLat <= lat && c.maxLat > lat && c.maxLon > lon
-			gy := math.Max(0, math.Max(c.minLat-lat, lat-c.maxLat))
-			gx := math.Max(0, math.Max(c.minLon-lon, lon-c.maxLon))
-			if gx > 0 {
-				gx *= math.Min(c.chMin*c0-c.shMin*s0, c.chMax*c0-c.shMax*s0)
-			}
-			near := gx*gx+gy*gy < best
-			if !cross && !near {
+		for bi := pt.lo; bi < pt.hi; bi++ {
+			b := &p.blocks[bi]
+			if !b.crossable(lat, lon) && b.lowerBound(lat, lon, c0, s0) >= best {
 				continue
 			}
-			v := &p.vs[c.lo]
-			ax, ay := (v.lon-lon)*(v.ch*c0-v.sh*s0), v.lat-lat
-			for i := c.lo + 1; i <= c.hi; i++ {
-				v := &p.vs[i]
-				bx, by := (v.lon-lon)*(v.ch*c0-v.sh*s0), v.lat-lat
-				// Even-odd: the edge crosses y = 0 east of the point when
-				// its x-intercept (ax·by - ay·bx)/(by - ay) is positive.
-				if (ay > 0) != (by > 0) && ((ax*by-ay*bx) > 0) == (by > ay) {
-					in = !in
+			for ci := b.lo; ci < b.hi; ci++ {
+				c := &p.chunks[ci]
+				cross := c.crossable(lat, lon)
+				near := c.lowerBound(lat, lon, c0, s0) < best
+				if !cross && !near {
+					continue
 				}
-				if near {
-					ex, ey := bx-ax, by-ay
-					dot := -(ax*ex + ay*ey)
-					var d2 float64
-					switch l2 := ex*ex + ey*ey; {
-					case dot <= 0:
-						d2 = ax*ax + ay*ay
-					case dot >= l2:
-						d2 = bx*bx + by*by
-					default:
-						cr := ax*ey - ay*ex
-						d2 = cr * cr / l2
+				v := &p.vs[c.lo]
+				ax, ay := (v.lon-lon)*(v.ch*c0-v.sh*s0), v.lat-lat
+				for i := c.lo + 1; i <= c.hi; i++ {
+					v := &p.vs[i]
+					bx, by := (v.lon-lon)*(v.ch*c0-v.sh*s0), v.lat-lat
+					// Even-odd: the edge crosses y = 0 east of the point
+					// when its x-intercept (ax·by - ay·bx)/(by - ay) is
+					// positive.
+					if (ay > 0) != (by > 0) && ((ax*by-ay*bx) > 0) == (by > ay) {
+						in = !in
 					}
-					best = math.Min(best, d2)
+					if near {
+						best = min(best, segment2(ax, ay, bx, by))
+					}
+					ax, ay = bx, by
 				}
-				ax, ay = bx, by
 			}
 		}
 		inside = inside || in
 	}
-	d := math.Sqrt(best) * degreeLen
+	d := limit
+	if best < cut {
+		d = min(math.Sqrt(best)*degreeLen, limit)
+	}
 	if inside {
 		return -d
 	}
 	return d
+}
+
+// seed is the squared distance to the edges of the chunk whose box is
+// nearest, in the block whose box is nearest, for a first bound that
+// prunes from the start rather than once ring order comes round to the
+// nearby edges.
+func (p *polygon) seed(lat, lon, c0, s0 float64) float64 {
+	nearest := func(spans []span) *span {
+		n, lb := &spans[0], math.Inf(1)
+		for i := range spans {
+			if l := spans[i].lowerBound(lat, lon, c0, s0); l < lb {
+				n, lb = &spans[i], l
+			}
+		}
+		return n
+	}
+	b := nearest(p.blocks)
+	c := nearest(p.chunks[b.lo:b.hi])
+	best := math.Inf(1)
+	v := &p.vs[c.lo]
+	ax, ay := (v.lon-lon)*(v.ch*c0-v.sh*s0), v.lat-lat
+	for i := c.lo + 1; i <= c.hi; i++ {
+		v := &p.vs[i]
+		bx, by := (v.lon-lon)*(v.ch*c0-v.sh*s0), v.lat-lat
+		best = min(best, segment2(ax, ay, bx, by))
+		ax, ay = bx, by
+	}
+	return best
+}
+
+// crossable reports whether a horizontal ray east from the point can
+// cross an edge in the box: the box must straddle the latitude and reach
+// east of the point.
+func (s *span) crossable(lat, lon float64) bool {
+	return s.minLat <= lat && s.maxLat > lat && s.maxLon > lon
+}
+
+// lowerBound is the squared distance from the point to the box in the
+// projection: no edge inside it is nearer. The horizontal gap is scaled
+// by the smallest cos((φᵢ+φ)/2) over the box, at its lowest or highest
+// latitude.
+func (s *span) lowerBound(lat, lon, c0, s0 float64) float64 {
+	gy := max(0, s.minLat-lat, lat-s.maxLat)
+	gx := max(0, s.minLon-lon, lon-s.maxLon)
+	if gx > 0 {
+		gx *= min(s.chMin*c0-s.shMin*s0, s.chMax*c0-s.shMax*s0)
+	}
+	return gx*gx + gy*gy
+}
+
+// segment2 is the squared distance from the origin to the segment a-b.
+func segment2(ax, ay, bx, by float64) float64 {
+	ex, ey := bx-ax, by-ay
+	dot := -(ax*ex + ay*ey) // where the origin projects, times |e|²
+	l2 := ex*ex + ey*ey
+	switch {
+	case dot <= 0:
+		return ax*ax + ay*ay
+	case dot >= l2:
+		return bx*bx + by*by
+	}
+	cr := ax*ey - ay*ex
+	return cr * cr / l2
 }

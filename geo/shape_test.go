@@ -202,7 +202,11 @@ func TestPolygonReference(t *testing.T) {
 	for i := range 40 {
 		radius := 100 + rng.Float64()*5000
 		var rings [][][2]float64
-		rings = append(rings, star(rng, berlinLat, berlinLon, radius, 5+rng.IntN(60)))
+		n := 5 + rng.IntN(60)
+		if i%8 == 7 {
+			n = 300 + rng.IntN(700) // several blocks of chunks
+		}
+		rings = append(rings, star(rng, berlinLat, berlinLon, radius, n))
 		if i%3 == 0 {
 			rings = append(rings, star(rng, berlinLat, berlinLon, radius/5, 5+rng.IntN(10)))
 		}
@@ -277,4 +281,51 @@ func referenceDistance(rings [][][2]float64, lat, lon float64) float64 {
 		return -best
 	}
 	return best
+}
+
+// TestDistanceWithin checks the cut-off distance Step uses against the
+// full one.
+func TestDistanceWithin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for i := range 30 {
+		radius := 100 + rng.Float64()*20_000
+		rings := [][][2]float64{star(rng, berlinLat, berlinLon, radius, 5+rng.IntN(2000))}
+		if i%2 == 0 {
+			rings = append(rings, star(rng, berlinLat, berlinLon, radius/4, 5+rng.IntN(100)))
+		}
+		p := newPolygon(false, [][][][2]float64{rings})
+		for range 200 {
+			lat, lon := offset(berlinLat, berlinLon, (rng.Float64()*2-1)*radius*1.2, (rng.Float64()*2-1)*radius*1.2)
+			limit := rng.Float64() * 300
+			d, w := p.Distance(lat, lon), p.distanceWithin(lat, lon, limit)
+			want := d
+			if math.Abs(d) >= limit {
+				want = math.Copysign(limit, d)
+			}
+			if w != want {
+				t.Fatalf("polygon %d point %v,%v: distanceWithin(%v) = %v, Distance %v", i, lat, lon, limit, w, d)
+			}
+		}
+	}
+}
+
+func TestNoAllocations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	big := newPolygon(false, [][][][2]float64{{star(rng, berlinLat, berlinLon, 5000, 5000)}})
+	f := &Fence{Shape: big}
+	fences, _ := benchWorld(1000)
+	ix := NewIndex(fences)
+	var tst int64
+	for name, fn := range map[string]func(){
+		"Distance": func() { big.Distance(berlinLat, berlinLon) },
+		"Step":     func() { tst++; Step(f, State{Inside: true}, Fix{TST: tst, Lat: berlinLat, Lon: berlinLon, Acc: 10}) },
+		"Search": func() {
+			n := 0
+			ix.Search(berlinLat, berlinLon, 100, func(*Fence) bool { n++; return true })
+		},
+	} {
+		if a := testing.AllocsPerRun(100, fn); a != 0 {
+			t.Errorf("%s: %v allocations", name, a)
+		}
+	}
 }

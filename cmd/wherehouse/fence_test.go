@@ -24,7 +24,7 @@ import (
 
 // Home is the fence the walk-home track (fixtures/tracks) walks into and
 // out of: one enter and one leave.
-const homeFence = `{"type":"Feature","geometry":{"type":"Point","coordinates":[13.4050,52.5200]},"properties":{"name":"Home","radius":100}}`
+const homeFence = `{"type":"Feature","geometry":{"type":"Point","coordinates":[13.424,52.538]},"properties":{"name":"Home","radius":100}}`
 
 // track reads a fixture track and moves it so its last fix is at end.
 func track(t *testing.T, name string, end int64) []string {
@@ -307,7 +307,7 @@ func TestFenceEventsSurviveRestart(t *testing.T) {
 	// is still pending in the outbox when the server restarts.
 	hook := newHookReceiver(t, "restart-secret", 2)
 	runCLI(t, "", "webhook", "add", hook.URL, "--user", "alice", "--secret", "restart-secret", "--data", dir)
-	out := runCLI(t, "", "fence", "add", "Home", "--user", "alice", "--circle", "52.5200,13.4050,100", "--data", dir)
+	out := runCLI(t, "", "fence", "add", "Home", "--user", "alice", "--circle", "52.538,13.424,100", "--data", dir)
 	if !strings.Contains(out, "fence ") {
 		t.Fatalf("fence add: %s", out)
 	}

@@ -163,7 +163,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	var wg sync.WaitGroup
 	wg.Go(func() { rec.Run(ctx) })
 	wg.Go(func() { releaseMemory(ctx, store, log) })
-	var ewg sync.WaitGroup
+	var ewg, hwg sync.WaitGroup
 	hooksCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
 	stops = append(stops, func() {
 		// Drain in data-flow order: recorder, then fences, then webhooks.
@@ -172,6 +172,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		engine.Close()
 		ewg.Wait()
 		stopHooks()
+		hwg.Wait()
 	})
 
 	var tlsConfig *tls.Config
@@ -228,7 +229,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 
 	slot.set(publisher)
 	ewg.Go(func() { engine.Run(ctx) })
-	ewg.Go(func() { hooks.Run(hooksCtx) })
+	hwg.Go(func() { hooks.Run(hooksCtx) })
 
 	apiServer := api.New(api.Deps{
 		Store: store, Devices: store, Accounts: accounts, Policy: policy, Live: live, Version: version, Log: log,
