@@ -80,7 +80,7 @@ type Engine struct {
 	marks   map[devKey]int64 // newest fix evaluated per device
 	dirty   map[devKey]bool  // marks not saved yet
 	regions map[devKey][]*geo.Fence
-	seen    []*geo.Fence // scratch for evaluate
+	seen    []*geo.Fence     // scratch for evaluate
 	arrived map[devKey]int64 // wall time (UNIX s) the newest fix was evaluated
 	started int64            // wall time the engine started
 }
