@@ -40,8 +40,8 @@ func TestIndexSearch(t *testing.T) {
 		{"one", 1, 10_000, 1000},
 		{"city", 17, 20_000, 2000},
 		{"leaf and a half", 24, 20_000, 2000},
-		{"two levels", 300, 30_000, 2000},
-		{"country", 5000, 800_000, 500},
+		{"two levels", 300, 30_000, 1000},
+		{"country", 5000, 800_000, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(tc.n), 7))

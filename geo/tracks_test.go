@@ -112,7 +112,7 @@ func (w *walker) move(north, east, speed float64, minGap, maxGap int) {
 		gap := minGap + w.rng.IntN(maxGap-minGap+1)
 		step := speed * float64(gap)
 		if step >= left {
-			w.tst += int64(math.Ceil(left / speed))
+			w.tst += max(int64(minGap), int64(math.Ceil(left/speed)))
 			w.lat, w.lon = toLat, toLon
 			w.emit(speed)
 			return
@@ -124,15 +124,16 @@ func (w *walker) move(north, east, speed float64, minGap, maxGap int) {
 	}
 }
 
-// stay stands still for seconds, with a fix every minGap to maxGap.
+// stay stands still for up to seconds, with a fix every minGap to maxGap;
+// it ends at its last fix.
 func (w *walker) stay(seconds int64, minGap, maxGap int) {
 	end := w.tst + seconds
 	for {
-		w.tst += int64(minGap + w.rng.IntN(maxGap-minGap+1))
-		if w.tst > end {
-			w.tst = end
+		next := w.tst + int64(minGap+w.rng.IntN(maxGap-minGap+1))
+		if next > end {
 			return
 		}
+		w.tst = next
 		w.emit(0)
 	}
 }
@@ -264,10 +265,10 @@ func lowAccuracy() track {
 }
 
 // network adds a cell-tower fix at north, east of the fence centre with
-// acc metres, one minute on, leaving the true position where it is.
+// acc metres, half a minute on, leaving the true position where it is.
 func network(w *walker, north, east float64, acc int) {
 	lat, lon := offset(w.fence.Lat, w.fence.Lon, north, east)
-	w.tst += 60
+	w.tst += 30
 	w.fixes = append(w.fixes, genFix{
 		Fix:   Fix{TST: w.tst, Lat: round6(lat), Lon: round6(lon), Acc: float64(acc)},
 		batt:  int(w.batt),

@@ -355,3 +355,37 @@ func TestFenceEventsSurviveRestart(t *testing.T) {
 		t.Errorf("delivery log: %v", deliveries)
 	}
 }
+
+// Behind an external broker, the transitions wherehouse publishes come
+// back on its owntracks/# subscription; they must not be taken for
+// device messages.
+func TestFenceEventsExternalBroker(t *testing.T) {
+	addr := startMosquitto(t)
+	dir := t.TempDir()
+	s := startServer(t, dir, "--broker", "tcp://"+addr, "--mqtt", "off", "--broker-client-id", "wh-fences")
+	eventually(t, "connected to mosquitto", func() bool { return containsLine(s.err.String(), "msg=subscribed") })
+	runCLI(t, "", "fence", "add", "Home", "--user", "alice", "--circle", "52.538,13.424,100", "--data", dir)
+
+	var box inbox
+	subscribe(t, mustMQTT(t, "tcp://"+addr, "watcher", "", ""), "owntracks/alice/phone/event", &box)
+	pub := mustMQTT(t, "tcp://"+addr, "alice-phone", "", "")
+	for _, p := range track(t, "walk-home.jsonl", time.Now().Unix()) {
+		publish(t, pub, "owntracks/alice/phone", 1, false, p)
+	}
+	eventually(t, "enter and leave on the broker", func() bool { return len(box.find("owntracks/alice/phone/event")) == 2 })
+	for _, m := range box.find("owntracks/alice/phone/event") {
+		if m["_type"] != "transition" || m["source"] != "wherehouse" {
+			t.Errorf("published %v", m)
+		}
+	}
+	// A transition the device itself reports, after ours: once it is
+	// recorded, anything re-ingested before it would be too.
+	publish(t, pub, "owntracks/alice/phone/event", 1, false,
+		fmt.Sprintf(`{"_type":"transition","event":"leave","desc":"Office","t":"c","tst":%d,"lat":52.5,"lon":13.4,"acc":10}`, time.Now().Unix()+1))
+	eventually(t, "the device's own transition", func() bool {
+		return strings.Contains(kindsOf(apiEvents(t, s, "admin", adminPassword, "user=alice")), "/device")
+	})
+	if got := kindsOf(apiEvents(t, s, "admin", adminPassword, "user=alice")); got != "enter/server,leave/server,leave/device" {
+		t.Errorf("events %s: want our two and the device's one (a server transition re-ingested?)", got)
+	}
+}
