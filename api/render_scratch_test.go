@@ -144,3 +144,19 @@ func BenchmarkScratchFeatureNew(b *testing.B) {
 
 func appendFloatS(dst []byte, f float64) []byte { return strconv.AppendFloat(dst, f, 'f', -1, 64) }
 func appendIntS(dst []byte, i int64) []byte     { return strconv.AppendInt(dst, i, 10) }
+
+var benchPayload = []byte(`{"_type":"location","acc":12,"alt":40,"batt":81,"bs":1,"conn":"w","created_at":1700000000,"lat":52.50123,"lon":13.40123,"tid":"ph","tst":1700000000,"vac":3,"vel":4,"BSSID":"aa:bb:cc:dd:ee:ff","SSID":"home","inregions":["Home"],"m":1,"t":"u"}`)
+
+func BenchmarkScratchMentionsOldBP(b *testing.B) {
+	f := timeFields(&storage.Message{})
+	for b.Loop() {
+		sinkB = oldMentionsAny(benchPayload, f)
+	}
+}
+
+func BenchmarkScratchMentionsNewBP(b *testing.B) {
+	f := timeFields(&storage.Message{})
+	for b.Loop() {
+		sinkB = mentionsAny(benchPayload, f)
+	}
+}

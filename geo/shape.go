@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -48,9 +49,9 @@ func NewCircle(lat, lon, radius float64) (Shape, error) {
 	}
 	switch {
 	case math.IsNaN(radius) || math.IsInf(radius, 0):
-		return nil, fmt.Errorf("the radius must be a number of metres")
+		return nil, errors.New("the radius must be a number of metres")
 	case radius <= 0:
-		return nil, fmt.Errorf("the radius must be more than 0 metres")
+		return nil, errors.New("the radius must be more than 0 metres")
 	case radius > maxRadius:
 		return nil, fmt.Errorf("the radius %g m is more than the maximum of %g m (100 km)", radius, maxRadius)
 	}
@@ -106,7 +107,7 @@ func CircleOf(s Shape) (lat, lon, radius float64, ok bool) {
 func checkPosition(lat, lon float64) error {
 	switch {
 	case math.IsNaN(lat) || math.IsInf(lat, 0) || math.IsNaN(lon) || math.IsInf(lon, 0):
-		return fmt.Errorf("latitude and longitude must be finite numbers")
+		return errors.New("latitude and longitude must be finite numbers")
 	case lat < -90 || lat > 90:
 		return fmt.Errorf("latitude %g is out of range (-90 to 90)", lat)
 	case lon < -180 || lon > 180:

@@ -389,3 +389,126 @@ func TestFenceEventsExternalBroker(t *testing.T) {
 		t.Errorf("events %s: want our two and the device's one (a server transition re-ingested?)", got)
 	}
 }
+
+func TestFenceManagement(t *testing.T) {
+	dir := t.TempDir()
+	// Fences can be set up before the server ever runs.
+	geojson := filepath.Join(t.TempDir(), "office.geojson")
+	os.WriteFile(geojson, []byte(`{"type":"MultiPolygon","coordinates":[[[[13.38,52.51],[13.39,52.51],[13.39,52.52],[13.38,52.51]]]]}`), 0o600)
+	if out := runCLI(t, "", "fence", "add", "Office", "--user", "alice", "--geojson", geojson, "--dwell", "2m", "--data", dir); !strings.Contains(out, "fence ") {
+		t.Fatalf("fence add: %s", out)
+	}
+	s := startServer(t, dir)
+	s.addUser("alice", "alice-pass-123")
+	s.addUser("bob", "bob-pass-1234")
+
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"not json", `{`, "not a geojson feature"},
+		{"no name", `{"type":"Feature","geometry":{"type":"Point","coordinates":[13.4,52.5]},"properties":{"radius":50}}`, "needs a name"},
+		{"no radius", `{"type":"Feature","geometry":{"type":"Point","coordinates":[13.4,52.5]},"properties":{"name":"x"}}`, "radius"},
+		{"open ring", `{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[13.4,52.5],[13.5,52.5],[13.5,52.6]]]},"properties":{"name":"x"}}`, "ring"},
+		{"latitude out of range", `{"type":"Feature","geometry":{"type":"Point","coordinates":[13.4,95]},"properties":{"name":"x","radius":50}}`, "latitude"},
+		{"negative dwell", `{"type":"Feature","geometry":{"type":"Point","coordinates":[13.4,52.5]},"properties":{"name":"x","radius":50,"dwell":-1}}`, "dwell"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := s.send("POST", "alice", "alice-pass-123", "/api/v1/fences", tc.body)
+			if code != http.StatusBadRequest || !strings.Contains(strings.ToLower(string(body)), tc.want) {
+				t.Errorf("%d %s, want 400 mentioning %q", code, body, tc.want)
+			}
+		})
+	}
+
+	poly := `{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[13.40,52.50],[13.41,52.50],[13.41,52.51],[13.40,52.51],[13.40,52.50]]]},"properties":{"name":"Park","leave_after":60}}`
+	code, body := s.send("POST", "alice", "alice-pass-123", "/api/v1/fences", poly)
+	if code != http.StatusCreated {
+		t.Fatalf("add polygon: %d %s", code, body)
+	}
+	var f struct {
+		ID         string
+		Properties map[string]any
+	}
+	json.Unmarshal(body, &f)
+	if f.Properties["owner"] != "alice" || f.Properties["leave_after"] != float64(60) {
+		t.Errorf("created %s", body)
+	}
+	// Bob cannot see, change or delete alice's fence, nor make fences for her.
+	for _, req := range [][2]string{{"GET", ""}, {"PUT", poly}, {"DELETE", ""}} {
+		if code, _ := s.send(req[0], "bob", "bob-pass-1234", "/api/v1/fences/"+f.ID, req[1]); code != http.StatusNotFound {
+			t.Errorf("bob %s alice's fence: %d", req[0], code)
+		}
+	}
+	if code, _ := s.send("POST", "bob", "bob-pass-1234", "/api/v1/fences?owner=alice", poly); code != http.StatusForbidden {
+		t.Errorf("bob making a fence for alice: %d", code)
+	}
+	var fc struct{ Features []json.RawMessage }
+	s.getJSON("bob", "bob-pass-1234", "/api/v1/fences", &fc)
+	if len(fc.Features) != 0 {
+		t.Errorf("bob lists %d fences", len(fc.Features))
+	}
+	s.getJSON("alice", "alice-pass-123", "/api/v1/fences", &fc)
+	if len(fc.Features) != 2 {
+		t.Errorf("alice lists %d fences, want the office and the park", len(fc.Features))
+	}
+	// Rename through PUT; the ID stays.
+	code, body = s.send("PUT", "alice", "alice-pass-123", "/api/v1/fences/"+f.ID, strings.Replace(poly, "Park", "Big park", 1))
+	if code != http.StatusOK || !strings.Contains(string(body), `"Big park"`) || !strings.Contains(string(body), f.ID) {
+		t.Errorf("put: %d %s", code, body)
+	}
+	// The CLI sees the same, through the running server.
+	if out := runCLI(t, "", "fence", "list", "--user", "alice", "--data", dir); !strings.Contains(out, "Big park") {
+		t.Errorf("fence list:\n%s", out)
+	}
+	if code, _ := s.send("DELETE", "alice", "alice-pass-123", "/api/v1/fences/"+f.ID, ""); code != http.StatusNoContent {
+		t.Errorf("delete: %d", code)
+	}
+	if code, _ := s.get("alice", "alice-pass-123", "/api/v1/fences/"+f.ID); code != http.StatusNotFound {
+		t.Errorf("after delete: %d", code)
+	}
+	// Webhooks: a bad URL is refused; another user's is invisible.
+	if code, body := s.send("POST", "alice", "alice-pass-123", "/api/v1/webhooks", `{"url":"ftp://x"}`); code != http.StatusBadRequest {
+		t.Errorf("ftp webhook: %d %s", code, body)
+	}
+	code, body = s.send("POST", "alice", "alice-pass-123", "/api/v1/webhooks", `{"url":"http://127.0.0.1:9/hook"}`)
+	var hook struct{ ID, Secret string }
+	json.Unmarshal(body, &hook)
+	if code != http.StatusCreated || len(hook.Secret) < 32 {
+		t.Fatalf("webhook: %d %s (want a generated secret)", code, body)
+	}
+	if code, _ := s.get("bob", "bob-pass-1234", "/api/v1/webhooks/"+hook.ID+"/deliveries"); code != http.StatusNotFound {
+		t.Errorf("bob reading alice's deliveries: %d", code)
+	}
+	if code, _ := s.send("DELETE", "bob", "bob-pass-1234", "/api/v1/webhooks/"+hook.ID, ""); code != http.StatusNotFound {
+		t.Errorf("bob deleting alice's webhook: %d", code)
+	}
+	if code, _ := s.get("", "", "/api/v1/events"); code != http.StatusUnauthorized {
+		t.Errorf("anonymous events: %d", code)
+	}
+	if _, resp, err := websocket.DefaultDialer.Dial("ws://"+s.HTTP+"/ws/events", nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous /ws/events: %v %v", err, resp)
+	}
+}
+
+func TestFenceCLIErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"fence", "add", "Home", "--circle", "52.5,13.4,100"}, "--user"},
+		{[]string{"fence", "add", "Home", "--user", "alice"}, "--circle"},
+		{[]string{"fence", "add", "Home", "--user", "alice", "--circle", "52.5,13.4"}, "LAT,LON,RADIUS"},
+		{[]string{"fence", "add", "Home", "--user", "alice", "--circle", "52.5,x,100"}, "not a number"},
+		{[]string{"fence", "add", "Home", "--user", "alice", "--circle", "52.5,13.4,-5"}, "radius"},
+		{[]string{"fence", "del", "nope"}, "no fence nope"},
+		{[]string{"webhook", "add", "http://x", "--data", dir}, "--user"},
+		{[]string{"webhook", "add", "mailto:x", "--user", "alice"}, "http"},
+	} {
+		cmd := exec.Command(binary, append(tc.args, "--data", dir)...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("wherehouse %s: %v\n%s\nwant an error mentioning %q", strings.Join(tc.args, " "), err, out, tc.want)
+		}
+	}
+}
