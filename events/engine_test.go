@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -242,5 +243,53 @@ func TestDwellFiresWhileQuiet(t *testing.T) {
 	got := eventuallyEvents(t, r, 1)
 	if !strings.HasPrefix(got, "enter@") {
 		t.Errorf("events %s", got)
+	}
+}
+
+func TestWhichFencesApply(t *testing.T) {
+	dir := t.TempDir()
+	r := open(t, dir)
+	policy, err := auth.NewPolicy(r.ctx, r.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The engine's policy is its own; share through the store and reopen.
+	if _, err := policy.AddShare(r.ctx, storage.Share{Owner: "bob", Viewer: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy.AddShare(r.ctx, storage.Share{Owner: "carol", Viewer: "alice", Precision: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	r.close()
+	r = open(t, dir)
+	defer r.close()
+	r.addHome(func(f *storage.Fence) { f.Shared = true; f.Devices = []string{"phone"} })
+	for _, who := range []string{"bob", "carol", "dave"} {
+		r.feed(walk(who, 1000, 20, true))
+	}
+	tablet := walk("alice", 1000, 20, true)
+	for i := range tablet {
+		tablet[i].Device = "tablet"
+	}
+	r.feed(tablet)
+	r.feed(walk("alice", 1000, 20, true))
+	deadline := time.Now().Add(10 * time.Second)
+	var got []string
+	for {
+		got = got[:0]
+		r.store.Events(r.ctx, storage.EventQuery{}, func(ev *storage.Event) error {
+			got = append(got, ev.User+"/"+ev.Device+":"+ev.Event)
+			return nil
+		})
+		// alice's phone was fed last: once it is in, everything was evaluated.
+		if slices.Contains(got, "alice/phone:enter") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// alice's phone (listed device) and bob (exact share); not alice's
+	// tablet, not carol (coarse share), not dave (no share).
+	if strings.Join(got, ",") != "alice/phone:enter,bob/phone:enter" {
+		t.Errorf("events %v", got)
 	}
 }

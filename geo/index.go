@@ -77,13 +77,14 @@ func NewIndex(fences []*Fence) *Index {
 func pack(entries []node) {
 	leaves := (len(entries) + nodeSize - 1) / nodeSize
 	perSlice := int(math.Ceil(math.Sqrt(float64(leaves)))) * nodeSize
-	// Stable sorts keep a build deterministic for a given input.
-	slices.SortStableFunc(entries, func(a, b node) int {
-		return cmp.Compare(a.minLon+a.maxLon, b.minLon+b.maxLon)
+	// Ties are broken by lo, unique within a level, so the order is
+	// total and a build is the same for the same input.
+	slices.SortFunc(entries, func(a, b node) int {
+		return cmp.Or(cmp.Compare(a.minLon+a.maxLon, b.minLon+b.maxLon), cmp.Compare(a.lo, b.lo))
 	})
 	for lo := 0; lo < len(entries); lo += perSlice {
-		slices.SortStableFunc(entries[lo:min(lo+perSlice, len(entries))], func(a, b node) int {
-			return cmp.Compare(a.minLat+a.maxLat, b.minLat+b.maxLat)
+		slices.SortFunc(entries[lo:min(lo+perSlice, len(entries))], func(a, b node) int {
+			return cmp.Or(cmp.Compare(a.minLat+a.maxLat, b.minLat+b.maxLat), cmp.Compare(a.lo, b.lo))
 		})
 	}
 }
