@@ -39,6 +39,9 @@ fuzz: ## run each fuzz target for a while (FUZZTIME=30s)
 	$(GO) test -run XXX -fuzz ^FuzzParse$$ -fuzztime $${FUZZTIME:-30s} ./recorder/
 	$(GO) test -run XXX -fuzz ^FuzzOpenEnvelope$$ -fuzztime $${FUZZTIME:-30s} ./crypto/
 	$(GO) test -run XXX -fuzz ^FuzzDecryptParse$$ -fuzztime $${FUZZTIME:-30s} ./recorder/
+	$(GO) test -run XXX -fuzz ^FuzzScanObject$$ -fuzztime $${FUZZTIME:-30s} ./recorder/
+	$(GO) test -run XXX -fuzz ^FuzzParseGeometry$$ -fuzztime $${FUZZTIME:-30s} ./geo/
+	$(GO) test -run XXX -fuzz ^FuzzFenceFeature$$ -fuzztime $${FUZZTIME:-30s} ./events/
 
 .PHONY: lint
 lint: ## gofmt and vet
