@@ -519,6 +519,15 @@ say "summary"
 	echo "| stored == sent (/metrics) | ${R[embedded_ok]} (${R[embedded_check]}) | — | equal | ${R[embedded_ok]} |"
 	echo "| stored msgs/s, same but not retained (p50 / p99 ms) | $(v "${R[noretain_rate]}") ($(v "${R[noretain_p50]}") / $(v "${R[noretain_p99]}")) | — | — | |"
 	echo "| server CPU per message, µs (retained / not retained / external) | $(v "${R[embedded_cpu]}") / $(v "${R[noretain_cpu]}") / $(v "${R[external_cpu]}") | $(v "${R[relay_cpu]}") (mosquitto, per relayed message) | — | |"
+	for n in 10 1000 100000; do
+		ix=$(awk -v n="BenchmarkEvaluate/fences=$n-" 'index($1, n) == 1 {printf "%.2f", $3 / 1000}' "$RESULTS/gobench.txt" 2>/dev/null)
+		lin=$(awk -v n="BenchmarkEvaluateLinear/fences=$n-" 'index($1, n) == 1 {printf "%.2f", $3 / 1000}' "$RESULTS/gobench.txt" 2>/dev/null)
+		if [[ $n == 100000 ]]; then
+			echo "| fence evaluation per location, $n fences (µs, R-tree) | $(v "$ix") | $(v "$lin") (every fence's box checked) | < 20 | $(met "$ix" "<" 20) |"
+		else
+			echo "| fence evaluation per location, $n fences (µs, R-tree) | $(v "$ix") | $(v "$lin") (every fence's box checked) | flat | |"
+		fi
+	done
 	echo "| stored msgs/s with ${R[fences_made]:-?} fences (${R[fence_events]:-?} events) vs without | $(v "${R[fence_rate]}") = $(v "${R[fence_pct]}")% | $(v "${R[nofence_rate]}") (no fences, same run) | ≥ 90% | $(met "${R[fence_pct]}" ">=" 90) |"
 	echo "| stored msgs/s while querying the API | $(v "${R[query_rate]}") | — | ≥ 20000 | $(met "${R[query_rate]}" ">=" 20000) |"
 	echo "| API queries/s during that ingest ($QUERY_WORKERS loop; p50 / p99 ms) | $(v "${R[query_qps]}") ($(v "${R[query_p50]}") / $(v "${R[query_p99]}")) | — | — | |"

@@ -84,6 +84,33 @@ func BenchmarkEvaluate(b *testing.B) {
 	}
 }
 
+// BenchmarkEvaluateLinear is the baseline for BenchmarkEvaluate: the same
+// fences and fixes, with every fence's bounding box checked in turn instead
+// of the R-tree. It shows what the index saves as fences grow.
+func BenchmarkEvaluateLinear(b *testing.B) {
+	for _, n := range []int{10, 1000, 100_000} {
+		b.Run(fmt.Sprintf("fences=%d", n), func(b *testing.B) {
+			fences, fixes := benchWorld(n)
+			states := make([]State, n)
+			var tst int64 = 1_780_000_000
+			i := 0
+			for b.Loop() {
+				fix := fixes[i%len(fixes)]
+				i++
+				tst += 10
+				fix.TST = tst
+				q := queryBox(fix.Lat, fix.Lon, DefaultHysteresis+fix.Acc)
+				for k, f := range fences {
+					bd := f.Shape.Bound()
+					if q.intersects(box{bd.Min[0], bd.Min[1], bd.Max[0], bd.Max[1]}) {
+						states[k], _ = Step(f, states[k], fix)
+					}
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkSearch(b *testing.B) {
 	for _, n := range []int{1000, 100_000} {
 		b.Run(fmt.Sprintf("fences=%d", n), func(b *testing.B) {
