@@ -66,7 +66,7 @@ type Engine struct {
 	hub    *Hub
 	m      *metrics
 
-	in        chan []storage.Message
+	in        chan []item
 	closeMu   sync.RWMutex
 	closed    bool
 	send      chan storage.Event
@@ -94,7 +94,7 @@ func New(ctx context.Context, store Store, policy *auth.Policy, log *slog.Logger
 		store: store, policy: policy, log: log, opts: opts,
 		hub:      NewHub(),
 		m:        newMetrics(reg),
-		in:       make(chan []storage.Message, queueSize),
+		in:       make(chan []item, queueSize),
 		send:     make(chan storage.Event, sendQueue),
 		sendQuit: make(chan struct{}),
 		states:   map[devKey]map[string]geo.State{},
@@ -129,16 +129,14 @@ func (e *Engine) Hub() *Hub { return e.hub }
 // recorder.Observer; it waits while the queue is full, so evaluation
 // applies back-pressure instead of losing transitions.
 func (e *Engine) Observe(ctx context.Context, stored []storage.Message) {
-	var mine []storage.Message
+	var mine []item
 	for i := range stored {
 		switch stored[i].Type {
 		case "location", "transition", "waypoint", "waypoints":
 			if stored[i].Transport == "import" {
 				continue // history, not something happening now
 			}
-			m := stored[i]
-			m.Payload = append([]byte(nil), m.Payload...)
-			mine = append(mine, m)
+			mine = append(mine, newItem(&stored[i]))
 		}
 	}
 	if len(mine) == 0 {
@@ -150,6 +148,24 @@ func (e *Engine) Observe(ctx context.Context, stored []storage.Message) {
 		return
 	}
 	e.in <- mine
+}
+
+// item is one message to evaluate. A location keeps only what evaluation
+// reads (its payload is not copied); other types keep their payload.
+type item struct {
+	m   storage.Message
+	acc float64
+}
+
+func newItem(m *storage.Message) item {
+	it := item{m: *m}
+	if m.IsLocation() {
+		it.acc = gjson.GetBytes(m.Payload, "acc").Float()
+		it.m.Payload = nil
+	} else {
+		it.m.Payload = append([]byte(nil), m.Payload...)
+	}
+	return it
 }
 
 // Close stops taking messages; Run returns after evaluating what was
@@ -203,12 +219,12 @@ func (e *Engine) catchUp(ctx context.Context) {
 	}
 	e.mu.Unlock()
 	for k, from := range marks {
-		var batch []storage.Message
+		var batch []item
 		q := storage.LocationQuery{User: k.user, Device: k.device, From: from + 1, To: math.MaxInt64}
+		n := 0
 		err := e.store.Locations(ctx, q, func(m *storage.Message) error {
-			c := *m
-			c.Payload = append([]byte(nil), m.Payload...)
-			batch = append(batch, c)
+			batch = append(batch, newItem(m))
+			n++
 			if len(batch) == 512 {
 				e.process(ctx, batch)
 				batch = nil
@@ -220,8 +236,8 @@ func (e *Engine) catchUp(ctx context.Context) {
 		}
 		if err != nil {
 			e.log.Error("fence catch-up failed", "user", k.user, "device", k.device, "error", err)
-		} else if len(batch) > 0 {
-			e.log.Info("fences caught up", "user", k.user, "device", k.device, "since", from)
+		} else if n > 0 {
+			e.log.Info("fences caught up", "user", k.user, "device", k.device, "since", from, "locations", n)
 		}
 	}
 }
@@ -239,16 +255,16 @@ func (c *change) setState(k devKey, fence string, s geo.State) {
 	c.states[[3]string{k.user, k.device, fence}] = toStored(k, fence, s)
 }
 
-func (e *Engine) process(ctx context.Context, batch []storage.Message) {
+func (e *Engine) process(ctx context.Context, batch []item) {
 	start := time.Now()
 	var c change
 	e.mu.Lock()
 	for i := range batch {
-		m := &batch[i]
+		m := &batch[i].m
 		k := devKey{m.User, m.Device}
 		switch m.Type {
 		case "location":
-			e.evaluate(ctx, &c, k, m)
+			e.evaluate(ctx, &c, k, m, batch[i].acc)
 		case "waypoint", "waypoints":
 			delete(e.regions, k) // reloaded from the device state on the next fix
 		case "transition":
@@ -263,8 +279,8 @@ func (e *Engine) process(ctx context.Context, batch []storage.Message) {
 }
 
 // evaluate runs one location through every fence that applies. e.mu is held.
-func (e *Engine) evaluate(ctx context.Context, c *change, k devKey, m *storage.Message) {
-	fix := geo.Fix{TST: m.TST, Lat: m.Lat, Lon: m.Lon, Acc: gjson.GetBytes(m.Payload, "acc").Float()}
+func (e *Engine) evaluate(ctx context.Context, c *change, k devKey, m *storage.Message, acc float64) {
+	fix := geo.Fix{TST: m.TST, Lat: m.Lat, Lon: m.Lon, Acc: acc}
 	if mark, ok := e.marks[k]; ok && fix.TST <= mark {
 		e.m.late.Inc()
 		return // late: never moves any state backwards
