@@ -30,9 +30,13 @@ run: build ## build and start the server with the embedded broker, data in ./dat
 	./bin/wherehouse serve --data $(DATA)
 
 .PHONY: test
-test: ## vet, then every test with the race detector (integration tests included)
+test: frontend ## vet, then every test with the race detector (integration and browser tests included)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: screenshots
+screenshots: frontend ## regenerate the README's screenshots in docs/screenshots (needs chromium)
+	WHEREHOUSE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestScreenshots$$' ./cmd/wherehouse/
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for a while (FUZZTIME=30s)
@@ -42,6 +46,8 @@ fuzz: ## run each fuzz target for a while (FUZZTIME=30s)
 	$(GO) test -run XXX -fuzz ^FuzzScanObject$$ -fuzztime $${FUZZTIME:-30s} ./recorder/
 	$(GO) test -run XXX -fuzz ^FuzzParseGeometry$$ -fuzztime $${FUZZTIME:-30s} ./geo/
 	$(GO) test -run XXX -fuzz ^FuzzFenceFeature$$ -fuzztime $${FUZZTIME:-30s} ./events/
+	$(GO) test -run XXX -fuzz ^FuzzMentionsAny$$ -fuzztime $${FUZZTIME:-30s} ./api/
+	$(GO) test -run XXX -fuzz ^FuzzFeatureProperties$$ -fuzztime $${FUZZTIME:-30s} ./api/
 
 .PHONY: lint
 lint: ## gofmt and vet

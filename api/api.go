@@ -46,6 +46,12 @@ type Deps struct {
 	Events     *events.Engine // evaluates fences; nil disables the fence and event API
 	Fences     storage.Fences
 	EventStore EventStore
+
+	// The web app: its logins and what GET /api/v1/config tells it.
+	Sessions        storage.Sessions // web logins; nil disables /api/v1/session (basic auth only)
+	TileURL         string           // map tile URL template, {z}/{x}/{y}
+	TileAttribution string           // HTML shown with the tiles
+	EventTopic      string           // MQTT prefix of fence events as JSON; "" when off
 }
 
 // Server holds the HTTP handlers.
@@ -54,6 +60,9 @@ type Server struct {
 	handler   http.Handler
 	quit      chan struct{} // closed by Close: ends WebSockets
 	closeOnce sync.Once
+
+	pollMu   sync.Mutex
+	lastPoll map[[2]string]int64 // HTTP-mode device -> when its last reply was built, UNIX ms
 }
 
 // New returns the HTTP API.

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -65,6 +66,36 @@ func benchLocations(b *testing.B, n int, format string) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "points/s")
 }
 
+// benchLocationsLoopback is benchLocations over a real HTTP connection on
+// loopback, as make bench times it with curl (no gzip asked for).
+func benchLocationsLoopback(b *testing.B, n int, format string) {
+	s, path := benchServer(b, n)
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	req, err := http.NewRequest(http.MethodGet, srv.URL+path+"&format="+format, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.SetBasicAuth("u", "password-1")
+	b.ReportAllocs()
+	b.ResetTimer()
+	var size int64
+	for b.Loop() {
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d, %v", resp.StatusCode, err)
+		}
+	}
+	b.SetBytes(size)
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "points/s")
+}
+
 // discardWriter is a ResponseWriter that keeps only the status and the
 // body's length, so a benchmark measures the handler, not a growing buffer.
 type discardWriter struct {
@@ -91,3 +122,8 @@ func BenchmarkLocationsDayJSON(b *testing.B)      { benchLocations(b, 3000, "jso
 func BenchmarkLocationsDayGeoJSON(b *testing.B)   { benchLocations(b, 3000, "geojson") }
 func BenchmarkLocationsMonthJSON(b *testing.B)    { benchLocations(b, 100000, "json") }
 func BenchmarkLocationsMonthGeoJSON(b *testing.B) { benchLocations(b, 100000, "geojson") }
+
+func BenchmarkLocationsMonthJSONLoopback(b *testing.B) { benchLocationsLoopback(b, 100000, "json") }
+func BenchmarkLocationsMonthGeoJSONLoopback(b *testing.B) {
+	benchLocationsLoopback(b, 100000, "geojson")
+}

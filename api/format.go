@@ -83,6 +83,8 @@ func (ts *timeScratch) fields(m *storage.Message) []field {
 	return ts.f[:]
 }
 
+// floorDiv is a/b rounded down: the day (or second) an instant before 1970
+// falls in.
 func floorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b < 0 {
@@ -113,10 +115,8 @@ func (st *stamper) append(dst []byte, sec int64, sep byte, z bool) []byte {
 			st.ok = false
 			return appendStamp(dst, time.Unix(sec, 0), sep, z)
 		}
-		date := append(st.date[:0], byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-')
-		date = append2(date, int(mo))
-		date = append(date, '-')
-		append2(date, d)
+		st.date = [10]byte{byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-',
+			byte('0' + mo/10), byte('0' + mo%10), '-', byte('0' + d/10), byte('0' + d%10)}
 		st.day, st.ok = day, true
 	}
 	dst = append(dst, '"')
@@ -199,7 +199,7 @@ func mentionsAny(p []byte, extra []field) bool {
 // quotedIn is bytes.Contains(p, `"`+key+`"`), without building the needle.
 func quotedIn(p []byte, key string) bool {
 	s := unsafe.String(unsafe.SliceData(p), len(p)) // read only, not kept
-	for i := 0; ; {
+	for i := 0; i < len(s); {
 		j := strings.Index(s[i:], key)
 		if j < 0 {
 			return false
@@ -210,6 +210,7 @@ func quotedIn(p []byte, key string) bool {
 		}
 		i = j + 1
 	}
+	return false
 }
 
 // escapedKeyCollides decodes the top-level keys of p and reports whether

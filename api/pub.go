@@ -17,6 +17,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/wherehouse/wherehouse/crypto"
+	"github.com/wherehouse/wherehouse/events"
 	"github.com/wherehouse/wherehouse/recorder"
 	"github.com/wherehouse/wherehouse/storage"
 )
@@ -253,6 +254,13 @@ func (s *Server) pubReply(ctx context.Context, viewer storage.User, user, device
 			add(card)
 		}
 	}
+	transitions, err := s.friendTransitions(ctx, viewer, user, device, friends, tids)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range transitions {
+		add(t)
+	}
 	if s.Commands != nil {
 		cmds, err := s.Commands.TakeCommands(ctx, user, device)
 		if err != nil {
@@ -423,4 +431,49 @@ func friendCard(card json.RawMessage, tid string) []byte {
 var androidActions = map[string]bool{
 	cmdReportLocation: true, cmdStatus: true, cmdSetWaypoints: true,
 	cmdSetConfiguration: true, cmdClearWaypoints: true,
+}
+
+// Friends' transitions in HTTP-mode replies: those recorded since the
+// device's previous reply (at first, in the last transitionWindow), at most
+// maxTransitions, so a friend's app shows "alice entered Home" as it would
+// over MQTT.
+const (
+	transitionWindow = 15 * time.Minute
+	maxTransitions   = 20
+)
+
+func (s *Server) friendTransitions(ctx context.Context, viewer storage.User, user, device string, friends []storage.Message, tids []string) ([][]byte, error) {
+	if s.Events == nil || s.EventStore == nil {
+		return nil, nil
+	}
+	now := time.Now().UnixMilli()
+	s.pollMu.Lock()
+	if s.lastPoll == nil {
+		s.lastPoll = map[[2]string]int64{}
+	}
+	since, ok := s.lastPoll[[2]string{user, device}]
+	if !ok {
+		since = now - transitionWindow.Milliseconds()
+	}
+	s.lastPoll[[2]string{user, device}] = now
+	s.pollMu.Unlock()
+	var out [][]byte
+	for i := range friends {
+		f := &friends[i]
+		if !s.Events.CanSee(viewer, f.User, f.Device) {
+			continue // a coarse share shows no transitions
+		}
+		q := storage.EventQuery{User: f.User, Device: f.Device, From: since/1000 - 86400}
+		err := s.EventStore.Events(ctx, q, func(ev *storage.Event) error {
+			if ev.Created > since && ev.Created <= now && len(out) < maxTransitions {
+				topic := recorder.TopicPrefix + "/" + f.User + "/" + f.Device
+				out = append(out, events.TransitionPayload(*ev, tids[i], topic, 0))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

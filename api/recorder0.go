@@ -186,8 +186,11 @@ func (s *Server) locations(c *echo.Context) error {
 	if format == "" {
 		format = formatJSON
 	}
+	if format == formatGPX || format == formatCSV || simplifying(c) {
+		return s.exportLocations(c, me, grant, q, format) // export.go, simplify.go
+	}
 	if format != formatJSON && format != formatGeoJSON {
-		return errBadRequest("unsupported format " + strconv.Quote(format) + ": use json or geojson")
+		return errBadRequest("unsupported format " + strconv.Quote(format) + ": use json, geojson, gpx or csv")
 	}
 	only := fieldSet(param(c, "fields"))
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -31,11 +32,20 @@ func (s *Server) routes(e *echo.Echo) {
 	r0.POST("/locations", s.locations) // the Recorder also takes form posts
 	e.GET("/ws/last", s.wsLast, s.requireUser)
 
-	// The apps' HTTP mode: one message per POST, never redirected.
-	e.POST("/pub", s.pub, s.requireUser)
+	// The apps' HTTP mode: one message per POST, never redirected. Basic
+	// auth only: a browser's session cookie is no login for a device.
+	e.POST("/pub", s.pub, s.requireBasic)
+
+	// Web app logins (a cookie); logging in needs no login.
+	if s.Sessions != nil {
+		e.POST(sessionPath, s.login(newLoginLimiter(time.Now)))
+		e.GET(sessionPath, s.getSession, s.requireUser)
+		e.DELETE(sessionPath, s.logout, s.requireUser)
+	}
 
 	// Native API.
 	v1 := e.Group("/api/v1", s.requireUser)
+	v1.GET("/config", s.config)
 	v1.PUT("/keys/:user/:device", s.setKey)
 	v1.DELETE("/keys/:user/:device", s.deleteKey)
 	v1.GET("/shares", s.listShares)

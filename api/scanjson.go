@@ -61,13 +61,14 @@ func skipSpace(p []byte, i int) int {
 // and whether the string has escapes.
 func stringEnd(p []byte, i int) (end int, escaped bool) {
 	for i++; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			i++
-			escaped = true
-		case '"':
+		if !endsString[p[i]] {
+			continue
+		}
+		if p[i] == '"' {
 			return i + 1, escaped
 		}
+		i++ // the escaped byte
+		escaped = true
 	}
 	return -1, escaped
 }
@@ -133,3 +134,6 @@ var endsScalar = func() (t [256]bool) {
 	t[','], t['}'], t[']'] = true, true, true
 	return t
 }()
+
+// endsString marks the bytes a string scan stops at.
+var endsString = [256]bool{'"': true, '\\': true}

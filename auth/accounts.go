@@ -97,7 +97,8 @@ func (a *Accounts) Add(ctx context.Context, name, password string, admin bool) e
 	return a.store.CreateUser(ctx, storage.User{Name: name, PasswordHash: h, Admin: admin, Created: time.Now().UTC()})
 }
 
-// SetPassword changes a user's password; cached logins are dropped.
+// SetPassword changes a user's password; cached logins and web sessions
+// are dropped.
 func (a *Accounts) SetPassword(ctx context.Context, name, password string) error {
 	u, err := a.store.User(ctx, name)
 	if err != nil {
@@ -110,15 +111,28 @@ func (a *Accounts) SetPassword(ctx context.Context, name, password string) error
 		return err
 	}
 	a.forget()
-	return nil
+	return a.endSessions(ctx, name)
 }
 
-// Delete removes a user; cached logins are dropped.
+// Delete removes a user; cached logins and web sessions are dropped.
 func (a *Accounts) Delete(ctx context.Context, name string) error {
 	if err := a.store.DeleteUser(ctx, name); err != nil {
 		return err
 	}
 	a.forget()
+	return a.endSessions(ctx, name)
+}
+
+// endSessions logs a user out of the web app, when the store keeps web
+// sessions (the server and the CLI's direct mode both use one that does).
+func (a *Accounts) endSessions(ctx context.Context, name string) error {
+	ss, ok := a.store.(storage.Sessions)
+	if !ok {
+		return nil
+	}
+	if err := ss.DeleteUserSessions(ctx, name); err != nil {
+		return fmt.Errorf("end web sessions of %s: %w", name, err)
+	}
 	return nil
 }
 

@@ -36,6 +36,16 @@ func Marshal(ev storage.Event, tid string) []byte {
 // the apps show as "<friend> entered <desc>" (booklet, _type=transition).
 // Integers stay integers: Android rejects a fractional tst or acc.
 func transition(ev storage.Event, tid string, fenceCreated int64) []byte {
+	return TransitionPayload(ev, tid, "", fenceCreated)
+}
+
+// TransitionPayload renders ev as an OwnTracks transition message, with
+// topic when set (HTTP-mode replies key friends by tid and topic).
+func TransitionPayload(ev storage.Event, tid, topic string, fenceCreated int64) []byte {
+	source := ServerMark
+	if ev.Source == SourceDevice {
+		source = ""
+	}
 	b, _ := json.Marshal(struct {
 		Type   string  `json:"_type"`
 		WTST   int64   `json:"wtst"`
@@ -48,8 +58,9 @@ func transition(ev storage.Event, tid string, fenceCreated int64) []byte {
 		Desc   string  `json:"desc"`
 		T      string  `json:"t"`
 		RID    string  `json:"rid"`
-		Source string  `json:"source"`
-	}{"transition", fenceCreated, ev.Lat, ev.Lon, ev.TST, int64(math.Round(ev.Acc)), tid, ev.Event, ev.FenceName, "c", ev.Fence, ServerMark})
+		Topic  string  `json:"topic,omitempty"`
+		Source string  `json:"source,omitempty"`
+	}{"transition", fenceCreated, ev.Lat, ev.Lon, ev.TST, int64(math.Round(ev.Acc)), tid, ev.Event, ev.FenceName, "c", ev.Fence, topic, source})
 	return b
 }
 

@@ -31,6 +31,7 @@ type Store interface {
 	Fences
 	Events
 	Webhooks
+	Sessions
 	io.Closer
 }
 

@@ -288,6 +288,24 @@ func TestFenceEvents(t *testing.T) {
 		t.Errorf("time inside: %v", days)
 	}
 
+	// Bob's app in HTTP mode gets alice's transitions in its first reply,
+	// keyed like her location, and not again in the next one. Carol (a
+	// coarse share) gets none.
+	pub := func(user string) []map[string]any {
+		return s.pubOK(pubRequest{user: user, password: user + "-pass-123", u: user, d: "phone", agent: "Owntracks-Android/2.5",
+			body: location(48.1, 11.5, time.Now().Unix(), "xx")})
+	}
+	first := ofType(pub("bob"), "transition")
+	if len(first) != 2 || first[0]["desc"] != "Home" || first[0]["tid"] == nil || first[0]["topic"] != "owntracks/alice/phone" {
+		t.Errorf("bob's first HTTP reply has transitions %v", first)
+	}
+	if again := ofType(pub("bob"), "transition"); len(again) != 0 {
+		t.Errorf("bob's second HTTP reply repeats transitions %v", again)
+	}
+	if got := ofType(pub("carol"), "transition"); len(got) != 0 {
+		t.Errorf("carol (coarse share) gets transitions over HTTP: %v", got)
+	}
+
 	// The app's own transition is stored and forwarded, marked as such.
 	publish(t, alice, "owntracks/alice/phone/event", 1, false,
 		fmt.Sprintf(`{"_type":"transition","event":"enter","desc":"Office","t":"c","tst":%d,"wtst":1,"lat":52.5,"lon":13.4,"acc":10,"tid":"ap","rid":"office"}`, time.Now().Unix()))

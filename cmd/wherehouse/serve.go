@@ -37,6 +37,12 @@ const (
 	DefaultLogLevel  = "info"
 	DefaultLogFormat = "text"
 
+	// DefaultTileURL and DefaultTileAttribution are the web map's tiles:
+	// OpenStreetMap's, fine for a family's use (tile usage policy:
+	// https://operations.osmfoundation.org/policies/tiles/).
+	DefaultTileURL         = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+	DefaultTileAttribution = "&copy; OpenStreetMap contributors"
+
 	socketFile      = "wherehouse.sock"
 	serverKeyFile   = "server.key"
 	brokerStateFile = "mqtt.db"
@@ -63,6 +69,10 @@ type serveConfig struct {
 	EventTopic     string
 	LogLevel       string
 	LogFormat      string
+
+	// The web app.
+	TileURL         string
+	TileAttribution string
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -83,6 +93,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.MaxPacket, "mqtt-max-packet", broker.DefaultMaxPacket, "largest MQTT packet accepted, in bytes")
 	fs.IntVar(&cfg.MaxClients, "mqtt-max-clients", broker.DefaultMaxClients, "most MQTT clients connected at once")
 	fs.StringVar(&cfg.EventTopic, "event-topic", events.DefaultEventTopic, `MQTT topic prefix for fence events as JSON (<prefix>/<user>/<device>); "off" disables it`)
+	fs.StringVar(&cfg.TileURL, "tile-url", DefaultTileURL, "web map tile URL template ({z}, {x}, {y}, optional {s})")
+	fs.StringVar(&cfg.TileAttribution, "tile-attribution", DefaultTileAttribution, "attribution shown on the web map for its tiles (HTML)")
 	fs.StringVar(&cfg.LogLevel, "log-level", DefaultLogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", DefaultLogFormat, "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -236,6 +248,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		Gatherer: reg, MQTT: mqttWS, Frontend: frontend.Handler(),
 		Recorder: rec, Secrets: secrets, Commands: store, Publisher: publisher,
 		Events: engine, Fences: store, EventStore: store,
+		Sessions: store, TileURL: cfg.TileURL, TileAttribution: cfg.TileAttribution, EventTopic: eventTopic,
 	})
 	httpLn, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {

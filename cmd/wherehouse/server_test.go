@@ -32,7 +32,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "wherehouse")
-	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	args := []string{"build", "-race", "-o", binary}
+	if webappBuilt() { // the browser tests need the web app inside
+		args = append(args, "-tags", "webapp")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build wherehouse:", err)
@@ -44,6 +48,12 @@ func TestMain(m *testing.M) {
 }
 
 const adminPassword = "admin-secret-1"
+
+// webappBuilt reports whether the web app is built (frontend/dist), so
+// TestMain embeds it for the browser tests.
+func webappBuilt() bool {
+	return fileExists(filepath.Join("..", "..", "frontend", "dist", "index.html"))
+}
 
 // lockedBuffer collects a process's output while tests read it.
 type lockedBuffer struct {

@@ -1,304 +1,182 @@
-// The wherehouse web map: the last location of every device the signed-in
-// user may see, from /api/0/last, kept live over the /ws/last WebSocket.
-// Plain ES modules; build.mjs bundles this with Leaflet into dist/.
-import L from 'leaflet';
+// The wherehouse web map: sign-in, then four views over one Leaflet map.
+// Plain ES modules; build.mjs bundles them with Leaflet into dist/.
+//
+//   api.js      fetch with the session cookie and CSRF token; WebSockets
+//   login.js    the sign-in form and /api/v1/session
+//   mapview.js  the map, its tiles, fitting beside the panel
+//   live.js     last positions, the people list, /ws/last
+//   history.js  a device's track, timeline, stats, downloads
+//   fences.js   geofences: list, map layers, form; draw.js draws them
+//   events.js   recent enter/leave events, /ws/events
+//   sharing.js  shares granted and received
+//   ui.js, geo.js  DOM, formatting, distance and time helpers
 import 'leaflet/dist/leaflet.css';
 import './style.css';
+import { get, onSessionLost, setCsrf } from './api.js';
+import { createEvents } from './events.js';
+import { createFences } from './fences.js';
+import { createHistory } from './history.js';
+import { createLive } from './live.js';
+import { currentSession, hideLogin, initLogin, showLogin, signOut } from './login.js';
+import { createMap, setTiles } from './mapview.js';
+import { createSharing } from './sharing.js';
+import { $, announce, clearError, describeError, initMessages, isNarrow, showError } from './ui.js';
 
-// The only third-party requests the page makes are for these tiles.
-const TILE_URL = 'https://tile.openstreetmap.org/{z}/{x}/{y}.png';
-const TILE_ATTRIBUTION =
-  '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors';
+const VIEWS = ['live', 'history', 'fences', 'sharing'];
 
-const LAST_URL = '/api/0/last';
-const WS_PATH = '/ws/last';
-const RECONNECT_MIN_MS = 1000;
-const RECONNECT_MAX_MS = 30000;
-const WS_FAILURES_BEFORE_NOTICE = 3;
-const FOCUS_ZOOM = 15;
-const TICK_MS = 30000;
+const map = createMap();
+initMessages();
 
-const $ = (id) => document.getElementById(id);
-const list = $('people');
+let session = null;
+let view = null;
+let configLoaded = false;
 
-const map = L.map('map', { worldCopyJump: true }).setView([20, 0], 2);
-L.tileLayer(TILE_URL, { maxZoom: 19, attribution: TILE_ATTRIBUTION }).addTo(map);
-
-if (window.matchMedia('(max-width: 600px)').matches) $('panel').open = false;
-
-// devices maps a device key to { loc, marker, circle, item }.
-const devices = new Map();
-let fitted = false;
-let emptyNotice = false;
-
-// A device is keyed by its topic, as the Recorder does, else user/device.
-const keyOf = (loc) => loc.topic || `${loc.username}/${loc.device}`;
-const titleOf = (loc) => loc.name || `${loc.username}/${loc.device}`;
-const labelOf = (loc) => loc.tid || String(loc.device || loc.username || '?').slice(0, 2);
-const hasFace = (loc) => typeof loc.face === 'string' && /^[A-Za-z0-9+/=\s]+$/.test(loc.face);
-
-// colorOf gives each device a stable colour so markers are told apart.
-function colorOf(key) {
-  let hash = 0;
-  for (const c of key) hash = (hash * 31 + c.codePointAt(0)) >>> 0;
-  return `hsl(${hash % 360} 60% 38%)`;
+// Panel: on phones it collapses to its header so the map shows.
+function setPanel(open) {
+  $('panel').dataset.collapsed = String(!open);
+  $('panel-body').hidden = !open;
+  const toggle = $('panel-toggle');
+  toggle.setAttribute('aria-expanded', String(open));
+  toggle.textContent = open ? 'Hide' : 'Show';
+  toggle.title = open ? 'Hide the panel' : 'Show the panel';
+  if (open) live.redraw();
 }
+$('panel-toggle').addEventListener('click', () => setPanel($('panel-body').hidden));
+const collapseOnPhone = () => {
+  if (isNarrow()) setPanel(false);
+};
 
-const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
-const UNITS = [
-  ['year', 31536000], ['month', 2592000], ['week', 604800], ['day', 86400],
-  ['hour', 3600], ['minute', 60], ['second', 1],
-];
+const live = createLive(map, {
+  onHistory: (user, device) => track.open(user, device),
+  announce,
+  beforeFocus: collapseOnPhone,
+});
+const track = createHistory(map, {
+  setView: (name) => {
+    setView(name);
+    setPanel(true);
+  },
+});
+const fences = createFences(map, {
+  collapsePanel: collapseOnPhone,
+  expandPanel: () => setPanel(true),
+  beforeFocus: collapseOnPhone,
+});
+const events = createEvents(map, { fenceName: (id) => fences.nameOf(id), beforeFocus: collapseOnPhone });
+const sharing = createSharing({ devicesOf: (user) => live.devicesOf(user) });
 
-// ago says how long ago the Unix time tst was ("5 minutes ago").
-function ago(tst) {
-  if (!Number.isFinite(tst)) return '';
-  const secs = Math.min(tst - Date.now() / 1000, 0); // a clock running ahead means now
-  const [unit, size] = UNITS.find(([, s]) => Math.abs(secs) >= s) || UNITS[UNITS.length - 1];
-  return rtf.format(Math.trunc(secs / size), unit);
-}
+// Which parts draw on the map in each view.
+const PARTS = {
+  live: [live],
+  history: [track],
+  fences: [live, fences, events],
+  sharing: [live, sharing],
+};
 
-function h(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
-}
-
-// avatar is the round badge used on the map and in the list: the card's
-// face if there is one, else the tracker ID.
-function avatar(loc, key) {
-  const span = h('span', 'avatar');
-  span.style.setProperty('--color', colorOf(key));
-  if (hasFace(loc)) {
-    const img = h('img');
-    img.src = `data:image/jpeg;base64,${loc.face}`;
-    img.alt = '';
-    span.append(img);
-  } else {
-    span.textContent = labelOf(loc);
+function setView(name) {
+  if (!VIEWS.includes(name)) name = 'live';
+  if (!session) return;
+  const before = PARTS[view] || [];
+  const after = PARTS[name];
+  for (const part of before) if (!after.includes(part)) part.hide();
+  view = name;
+  document.body.dataset.view = name;
+  for (const section of document.querySelectorAll('#panel-body [data-view]')) section.hidden = section.dataset.view !== name;
+  for (const v of VIEWS) {
+    const nav = $(`nav-${v}`);
+    if (v === name) nav.setAttribute('aria-current', 'page');
+    else nav.removeAttribute('aria-current');
   }
-  return span;
+  for (const part of after) part.show();
+  window.history.replaceState(null, '', `#/${name}`);
 }
 
-const iconOf = (loc, key) =>
-  L.divIcon({ html: avatar(loc, key), className: 'marker', iconSize: [36, 36], popupAnchor: [0, -18] });
-
-function popupContent(loc) {
-  const div = h('div', 'popup');
-  div.append(h('strong', null, titleOf(loc)));
-  if (loc.name) div.append(h('div', 'sub', `${loc.username}/${loc.device}`));
-  const num = (v, unit) => (Number.isFinite(v) ? `${v} ${unit}` : '');
-  const rows = [
-    ['Seen', ago(loc.tst)],
-    ['Time', loc.isotst || ''],
-    ['Battery', num(loc.batt, '%')],
-    ['Speed', num(loc.vel, 'km/h')],
-    ['Accuracy', num(loc.acc, 'm')],
-    ['Status', loc.status || ''],
-  ];
-  const dl = h('dl');
-  for (const [term, value] of rows) {
-    if (value) dl.append(h('dt', null, term), h('dd', null, value));
-  }
-  div.append(dl);
-  return div;
-}
-
-// listItem makes the device's button in the side list.
-function listItem(key) {
-  const li = h('li');
-  const button = h('button');
-  button.type = 'button';
-  button.addEventListener('click', () => focusDevice(key));
-  li.append(button);
-  return li;
-}
-
-// renderItem fills in the device's list entry, kept sorted by name.
-function renderItem(d, key) {
-  const sort = titleOf(d.loc).toLowerCase();
-  if (d.item.dataset.sort !== sort) {
-    d.item.dataset.sort = sort;
-    const next = [...list.children].find((li) => li !== d.item && li.dataset.sort > sort);
-    list.insertBefore(d.item, next || null);
-  }
-  const who = h('span', 'who');
-  who.append(h('span', 'name', titleOf(d.loc)), h('span', 'when', ago(d.loc.tst)));
-  d.item.firstChild.replaceChildren(avatar(d.loc, key), who);
-}
-
-// upsert adds a device or moves its marker in place.
-function upsert(loc) {
-  if (!loc || !Number.isFinite(loc.lat) || !Number.isFinite(loc.lon)) return;
-  const key = keyOf(loc);
-  let d = devices.get(key);
-  if (d && loc.tst < d.loc.tst) return; // an older fix than the one shown
-  // A frame without the card's face and name keeps the ones we have.
-  loc = { face: d?.loc.face, name: d?.loc.name, ...loc };
-  const at = [loc.lat, loc.lon];
-  const radius = Number.isFinite(loc.acc) && loc.acc > 0 ? loc.acc : 0;
-  if (!d) {
-    d = {
-      loc,
-      marker: L.marker(at, { icon: iconOf(loc, key), title: titleOf(loc), riseOnHover: true }).addTo(map),
-      circle: L.circle(at, { radius, weight: 1, interactive: false, color: colorOf(key) }).addTo(map),
-      item: listItem(key),
-    };
-    const entry = d;
-    d.marker.bindPopup(() => popupContent(entry.loc));
-    devices.set(key, d);
-    $('count').textContent = String(devices.size);
-  } else {
-    const old = d.loc;
-    d.loc = loc;
-    d.marker.setLatLng(at);
-    d.circle.setLatLng(at).setRadius(radius);
-    if (old.tid !== loc.tid || old.face !== loc.face || titleOf(old) !== titleOf(loc)) {
-      d.marker.options.title = titleOf(loc);
-      d.marker.setIcon(iconOf(loc, key));
-    }
-    if (d.marker.isPopupOpen()) d.marker.getPopup().update();
-  }
-  renderItem(d, key);
-  if (emptyNotice) {
-    emptyNotice = false;
-    showMessage('');
-  }
-}
-
-function fitAll() {
-  const points = [...devices.values()].map((d) => d.marker.getLatLng());
-  if (!points.length) return;
-  fitted = true;
-  // Keep markers out from under the list where it sits beside the map.
-  const panel = $('panel');
-  const right = panel.open && window.innerWidth > 600 ? panel.offsetWidth + 24 : 48;
-  map.fitBounds(L.latLngBounds(points), {
-    paddingTopLeft: [48, 48],
-    paddingBottomRight: [right, 48],
-    maxZoom: FOCUS_ZOOM,
+for (const v of VIEWS) {
+  $(`nav-${v}`).addEventListener('click', () => {
+    setView(v);
+    setPanel(true);
   });
 }
 
-function focusDevice(key) {
-  const d = devices.get(key);
-  if (!d) return;
-  map.once('moveend', () => d.marker.openPopup());
-  map.flyTo(d.marker.getLatLng(), Math.max(map.getZoom(), FOCUS_ZOOM), { duration: 0.8 });
-}
-
-function showMessage(text, retry = false) {
-  $('message-text').textContent = text;
-  $('retry').hidden = !retry;
-  $('message').classList.toggle('error', retry);
-  $('message').hidden = !text;
-}
-
-function setLive(state, text) {
-  const live = $('live');
-  live.dataset.state = state;
-  live.title = `Live updates: ${text}`;
-  live.firstElementChild.textContent = live.title;
-}
-
-// load fetches the last positions once, then keeps them live. The server
-// answers 401 with a Basic challenge, so the browser asks for a login.
-async function load() {
-  showMessage('Loading…');
-  let res;
+// Tiles come from the server's config (OpenStreetMap if it cannot be read).
+async function loadConfig() {
   try {
-    res = await fetch(new URL(LAST_URL, location.origin), {
-      credentials: 'same-origin',
-      headers: { Accept: 'application/json' },
-    });
+    const config = await get('/api/v1/config', { quiet401: true });
+    configLoaded = true;
+    setTiles(map, config);
+    if (config?.version) $('version').textContent = `wherehouse ${config.version}`;
   } catch (err) {
-    showMessage(`Cannot reach the server: ${err.message}. Check the connection and try again.`, true);
-    return;
-  }
-  if (res.status === 401) {
-    showMessage('Sign-in needed: the server did not accept a user name and password. Try again to sign in.', true);
-    return;
-  }
-  if (res.status === 403) {
-    showMessage('This account may not see locations (403 Forbidden).', true);
-    return;
-  }
-  if (!res.ok) {
-    showMessage(`The server answered ${res.status} ${res.statusText}. Try again later.`, true);
-    return;
-  }
-  let locs;
-  try {
-    locs = await res.json();
-  } catch {
-    showMessage('The server sent something that is not JSON.', true);
-    return;
-  }
-  showMessage('');
-  for (const loc of Array.isArray(locs) ? locs : []) upsert(loc);
-  if (devices.size) {
-    fitAll();
-  } else {
-    emptyNotice = true;
-    showMessage('No locations yet. Point the OwnTracks app at this server and devices appear here.');
-  }
-  if (!liveStarted) {
-    liveStarted = true;
-    connect();
+    if (err.status === 401) return; // signed out meanwhile; start() asks again
+    configLoaded = true;
+    setTiles(map, null);
   }
 }
 
-let liveStarted = false;
-let delay = RECONNECT_MIN_MS;
-let failures = 0;
+function start(s) {
+  if (!s?.user) {
+    showLogin('The server sent no session. Try again.');
+    return;
+  }
+  session = s;
+  setCsrf(s.csrf);
+  document.body.dataset.user = s.user;
+  if (s.admin) document.body.dataset.admin = 'true';
+  $('app-user').textContent = s.user;
+  hideLogin();
+  clearError();
+  if (!configLoaded) loadConfig();
+  setPanel(!isNarrow());
+  live.start();
+  setView(/^#\/(\w+)$/.exec(location.hash)?.[1] || 'live');
+}
 
-// connect opens /ws/last and asks for the last positions ("LAST", as in
-// the Recorder); the server then pushes every new location. The browser
-// sends the same credentials as for the fetch above.
-function connect() {
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${proto}//${location.host}${WS_PATH}`);
-  let opened = false;
-  setLive('connecting', 'connecting');
-  ws.addEventListener('open', () => {
-    opened = true;
-    if (failures >= WS_FAILURES_BEFORE_NOTICE) showMessage('');
-    failures = 0;
-    delay = RECONNECT_MIN_MS;
-    setLive('live', 'connected');
-    ws.send('LAST');
-  });
-  ws.addEventListener('message', (event) => {
-    let msg;
-    try {
-      msg = JSON.parse(event.data);
-    } catch {
+function stop() {
+  for (const part of [live, track, fences, events, sharing]) {
+    part.hide();
+    part.stop();
+  }
+  session = null;
+  view = null;
+  setCsrf('');
+  delete document.body.dataset.user;
+  delete document.body.dataset.admin;
+  delete document.body.dataset.view;
+  clearError();
+  announce('');
+  map.closePopup();
+}
+
+onSessionLost(() => {
+  if (!session) return;
+  stop();
+  showLogin('Your session has ended. Sign in again.');
+});
+
+initLogin(start);
+
+$('logout').addEventListener('click', async () => {
+  try {
+    await signOut();
+  } catch (err) {
+    if (err.status !== 401) {
+      showError(describeError('Cannot sign out', err), () => $('logout').click());
       return;
     }
-    if (msg?._type !== 'location') return;
-    upsert(msg);
-    if (!fitted) fitAll();
-  });
-  ws.addEventListener('close', () => {
-    if (!opened && ++failures === WS_FAILURES_BEFORE_NOTICE) {
-      showMessage('Live updates are unavailable (the server refused /ws/last); still retrying. Positions may be out of date.');
-    }
-    const wait = delay * (0.75 + Math.random() / 2);
-    setLive('offline', `offline, retrying in ${Math.round(wait / 1000)} s`);
-    setTimeout(connect, wait);
-    delay = Math.min(delay * 2, RECONNECT_MAX_MS);
-  });
+  }
+  stop();
+  showLogin();
+});
+
+async function boot() {
+  let s;
+  try {
+    s = await currentSession();
+  } catch (err) {
+    showLogin(`Cannot check whether you are signed in: ${err.message}.`);
+    return;
+  }
+  if (s) start(s);
+  else showLogin();
 }
 
-$('retry').addEventListener('click', load);
-
-// Keep "5 minutes ago" true.
-setInterval(() => {
-  for (const d of devices.values()) {
-    d.item.querySelector('.when').textContent = ago(d.loc.tst);
-    if (d.marker.isPopupOpen()) d.marker.getPopup().update();
-  }
-}, TICK_MS);
-
-load();
+boot();

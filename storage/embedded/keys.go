@@ -64,6 +64,7 @@ const (
 	prefixCmd     = "cmd:"     // cmd:<user>/<device>/<seq> -> cmd payload, with a TTL
 	prefixFence   = "fence:"   // fence:<id> -> JSON storage.Fence
 	prefixWebhook = "webhook:" // webhook:<id> -> JSON storage.Webhook
+	prefixSession = "session:" // session:<sha256 hex> -> JSON storage.Session, with a TTL
 )
 
 const (

@@ -59,6 +59,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"DeliveryLog", testDeliveryLog},
 		{"Webhooks", testWebhooks},
 		{"FencesCancelledContext", testFencesCancelledContext},
+		{"Sessions", testSessions},
+		{"SessionsExpire", testSessionsExpire},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newStore)
