@@ -55,7 +55,7 @@ lint: ## gofmt and vet
 	$(GO) vet ./...
 
 .PHONY: bench
-bench: ## benchmarks and load test, side by side with a mosquitto baseline (~4 min)
+bench: frontend ## benchmarks, load test and browser timings, side by side with baselines (~8 min)
 	bash bench/run.sh
 
 .PHONY: clean

@@ -18,6 +18,8 @@
 #   BENCH_MESSAGES       messages per publisher              (20000)
 #   BENCH_MONTH_POINTS   points loaded into the month device (100000)
 #   BENCH_QUERY_WORKERS  HTTP query loops during step 3      (1)
+#   BROWSER_POINTS       points in the browser's year device (1051200)
+#   BENCH_BROWSER_PEOPLE people on the browser's live map    (500)
 #   BENCH_GO             0 skips step 1                      (1)
 #   BENCH_GOFLAGS        extra go test flags, e.g. -benchtime=2s
 #   BENCH_MOSQ_INFLIGHT  mosquitto max_inflight_messages     (unset: mosquitto's default, 20)
@@ -33,6 +35,7 @@ PUBLISHERS=${BENCH_PUBLISHERS:-10}
 MESSAGES=${BENCH_MESSAGES:-20000}
 MONTH_POINTS=${BENCH_MONTH_POINTS:-100000}
 QUERY_WORKERS=${BENCH_QUERY_WORKERS:-1}
+BROWSER_PEOPLE=${BENCH_BROWSER_PEOPLE:-500}
 GO_BENCH=${BENCH_GO:-1}
 TOTAL=$((PUBLISHERS * MESSAGES))
 
@@ -217,10 +220,12 @@ if [[ -n ${BENCH_WHEREHOUSE_BIN:-} ]]; then
 	cp "$BENCH_WHEREHOUSE_BIN" "$WORK/bin/wherehouse"
 	echo "wherehouse: $BENCH_WHEREHOUSE_BIN ($("$WORK/bin/wherehouse" version 2>&1 | head -1))"
 else
-	go build -o "$WORK/bin/wherehouse" ./cmd/wherehouse
-	echo "wherehouse: built from $ROOT"
+	tags=$([[ -f frontend/dist/index.html ]] && echo webapp || true)
+	go build -tags "$tags" -o "$WORK/bin/wherehouse" ./cmd/wherehouse
+	echo "wherehouse: built from $ROOT${tags:+ with the web app}"
 fi
 go build -o "$WORK/bin/loadgen" ./bench/loadgen
+go build -o "$WORK/bin/browser" ./bench/browser
 find_mosquitto
 
 ##########################################################################
@@ -495,6 +500,22 @@ if start_wherehouse wherehouse-restart "$A_DATA" "$A_HTTP" --mqtt "127.0.0.1:$A_
 fi
 
 ##########################################################################
+say "7. the web app in headless Chromium: a year of one device (${BROWSER_POINTS:=1051200} points) in the history view, $BROWSER_PEOPLE people live"
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+if [[ -z $CHROMIUM ]]; then
+	warn "chromium not found (apt-get install chromium): step 7 skipped"
+elif [[ ! -f frontend/dist/index.html ]]; then
+	warn "web app not built (make frontend): step 7 skipped"
+else
+	BRES=$(timeout 600 "$WORK/bin/browser" -bin "$WORK/bin/wherehouse" -chromium "$CHROMIUM" \
+		-points "$BROWSER_POINTS" -people "$BROWSER_PEOPLE" 2>>"$RESULTS/browser.log") || warn "browser bench failed (see $RESULTS/browser.log)"
+	echo "${BRES:-no result}"
+	for k in history_ms history_points full_ms full_mib simplified_ms live_markers_ms idle_fps live_fps; do
+		R[browser_$k]=$(field " $BRES" "$k")
+	done
+fi
+
+##########################################################################
 # met VALUE OP TARGET → yes/no/?
 met() {
 	[[ -n $1 ]] || {
@@ -540,6 +561,9 @@ say "summary"
 	echo "| server RSS after loading $((TOTAL * 3 + MONTH_POINTS)) points (MiB) | $(mib "${R[rss_loaded]:-0}") (${R[rss_loaded_split]:-?}) | — | < 100 | $(met "$(mib_or_empty "${R[rss_loaded]:-}")" "<" 100) |"
 	echo "| server RSS peak during queries (MiB) | $(mib "${R[rss_peak_queries]:-0}") | — | < 100 | $(met "$(mib_or_empty "${R[rss_peak_queries]:-}")" "<" 100) |"
 	echo "| startup on the loaded store to /healthz 200 (ms) | $(v "${R[startup_ms]}") | $(v "${R[startup_empty_ms]}") (empty store) | < 1000 | $(met "${R[startup_ms]}" "<" 1000) |"
+	echo "| web app: open a year (${R[browser_history_points]:-?} points drawn) in the history view, median of 3 (ms) | $(v "${R[browser_history_ms]}") | $(v "${R[browser_full_ms]}") (download of the unsimplified year, $(v "${R[browser_full_mib]}") MiB; the simplified one: $(v "${R[browser_simplified_ms]}")) | < 2000 | $(met "${R[browser_history_ms]}" "<" 2000) |"
+	echo "| web app: live view, $BROWSER_PEOPLE people, frames/s while all move (500 updates/s) | $(v "${R[browser_live_fps]}") | $(v "${R[browser_idle_fps]}") (idle) | ≥ 30 | $(met "${R[browser_live_fps]}" ">=" 30) |"
+	echo "| web app: all $BROWSER_PEOPLE markers shown after login (ms) | $(v "${R[browser_live_markers_ms]}") | — | — | |"
 	echo "| month load, 1 publisher, inflight 1000 (stored msgs/s) | $(v "${R[month_load_rate]}") | — | — | |"
 	if [[ -s $RESULTS/gobench.txt ]]; then
 		echo
