@@ -326,7 +326,9 @@ func TestScreenshots(t *testing.T) {
 	}
 	b.login(s, "alice", "alice-pass-123")
 	b.waitFor("markers", `document.querySelectorAll('.wh-marker').length >= 3`)
-	b.run("frame Berlin", do(`whMap.setView([52.529, 13.405], 14, {animate: false})`))
+	b.run("show everyone", do(`[...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Show all').click()`))
+	b.run("open a popup", do(`document.querySelector('.wh-marker[data-key="bob/phone"]').click()`))
+	b.waitFor("the popup shown", `document.querySelector('.leaflet-popup') && getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'`)
 	b.waitFor("tiles", `[...document.querySelectorAll('.leaflet-tile')].every(i => i.complete)`)
 	shot("live.png")
 
