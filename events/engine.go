@@ -55,6 +55,13 @@ type Options struct {
 
 type devKey struct{ user, device string }
 
+// mark is a device's watermark: the newest fix evaluated (UNIX s), when it
+// arrived (wall clock, UNIX s), and whether it is saved.
+type mark struct {
+	tst, arrived int64
+	dirty        bool
+}
+
 // Engine evaluates fences and records and delivers events. Create it with
 // New, register Observe with the recorder, run Run, and Close it after the
 // recorder has stopped.
@@ -77,12 +84,11 @@ type Engine struct {
 	fences  map[string]*geo.Fence // server fences by ID; Data is *storage.Fence
 	index   *geo.Index
 	states  map[devKey]map[string]geo.State
-	marks   map[devKey]int64 // newest fix evaluated per device
-	dirty   map[devKey]bool  // marks not saved yet
+	marks   map[devKey]*mark // newest fix evaluated per device
+	dirty   []devKey         // devices whose mark is not saved yet
 	regions map[devKey][]*geo.Fence
-	seen    []*geo.Fence     // scratch for evaluate
-	arrived map[devKey]int64 // wall time (UNIX s) the newest fix was evaluated
-	started int64            // wall time the engine started
+	seen    []*geo.Fence // scratch for evaluate
+	started int64        // wall time the engine started
 }
 
 // New loads fences and states from store.
@@ -98,10 +104,8 @@ func New(ctx context.Context, store Store, policy *auth.Policy, log *slog.Logger
 		send:     make(chan storage.Event, sendQueue),
 		sendQuit: make(chan struct{}),
 		states:   map[devKey]map[string]geo.State{},
-		marks:    map[devKey]int64{},
-		dirty:    map[devKey]bool{},
+		marks:    map[devKey]*mark{},
 		regions:  map[devKey][]*geo.Fence{},
-		arrived:  map[devKey]int64{},
 		started:  opts.Now().Unix(),
 	}
 	if err := e.loadFences(ctx); err != nil {
@@ -114,7 +118,7 @@ func New(ctx context.Context, store Store, policy *auth.Policy, log *slog.Logger
 	for _, s := range states {
 		k := devKey{s.User, s.Device}
 		if s.Fence == "" {
-			e.marks[k] = s.Last
+			e.marks[k] = &mark{tst: s.Last}
 			continue
 		}
 		e.stateMap(k)[s.Fence] = fromStored(s)
@@ -136,7 +140,7 @@ func (e *Engine) Observe(ctx context.Context, stored []storage.Message) {
 			if stored[i].Transport == "import" {
 				continue // history, not something happening now
 			}
-			mine = append(mine, newItem(&stored[i]))
+			mine = append(mine, newItem(&stored[i], false))
 		}
 	}
 	if len(mine) == 0 {
@@ -157,10 +161,13 @@ type item struct {
 	acc float64
 }
 
-func newItem(m *storage.Message) item {
+func newItem(m *storage.Message, stored bool) item {
 	it := item{m: *m}
 	if m.IsLocation() {
-		it.acc = gjson.GetBytes(m.Payload, "acc").Float()
+		it.acc = m.Acc
+		if stored {
+			it.acc = gjson.GetBytes(m.Payload, "acc").Float() // read back: Acc is not stored
+		}
 		it.m.Payload = nil
 	} else {
 		it.m.Payload = append([]byte(nil), m.Payload...)
@@ -215,7 +222,7 @@ func (e *Engine) catchUp(ctx context.Context) {
 	e.mu.Lock()
 	marks := make(map[devKey]int64, len(e.marks))
 	for k, v := range e.marks {
-		marks[k] = v
+		marks[k] = v.tst
 	}
 	e.mu.Unlock()
 	for k, from := range marks {
@@ -223,7 +230,7 @@ func (e *Engine) catchUp(ctx context.Context) {
 		q := storage.LocationQuery{User: k.user, Device: k.device, From: from + 1, To: math.MaxInt64}
 		n := 0
 		err := e.store.Locations(ctx, q, func(m *storage.Message) error {
-			batch = append(batch, newItem(m))
+			batch = append(batch, newItem(m, true))
 			n++
 			if len(batch) == 512 {
 				e.process(ctx, batch)
@@ -257,6 +264,7 @@ func (c *change) setState(k devKey, fence string, s geo.State) {
 
 func (e *Engine) process(ctx context.Context, batch []item) {
 	start := time.Now()
+	now := e.opts.Now().Unix()
 	var c change
 	e.mu.Lock()
 	for i := range batch {
@@ -264,7 +272,7 @@ func (e *Engine) process(ctx context.Context, batch []item) {
 		k := devKey{m.User, m.Device}
 		switch m.Type {
 		case "location":
-			e.evaluate(ctx, &c, k, m, batch[i].acc)
+			e.evaluate(ctx, &c, k, m, batch[i].acc, now)
 		case "waypoint", "waypoints":
 			delete(e.regions, k) // reloaded from the device state on the next fix
 		case "transition":
@@ -279,15 +287,22 @@ func (e *Engine) process(ctx context.Context, batch []item) {
 }
 
 // evaluate runs one location through every fence that applies. e.mu is held.
-func (e *Engine) evaluate(ctx context.Context, c *change, k devKey, m *storage.Message, acc float64) {
+func (e *Engine) evaluate(ctx context.Context, c *change, k devKey, m *storage.Message, acc float64, now int64) {
 	fix := geo.Fix{TST: m.TST, Lat: m.Lat, Lon: m.Lon, Acc: acc}
-	if mark, ok := e.marks[k]; ok && fix.TST <= mark {
+	mk := e.marks[k]
+	switch {
+	case mk == nil:
+		mk = &mark{}
+		e.marks[k] = mk
+	case fix.TST <= mk.tst:
 		e.m.late.Inc()
 		return // late: never moves any state backwards
 	}
-	e.marks[k] = fix.TST
-	e.dirty[k] = true
-	e.arrived[k] = e.opts.Now().Unix()
+	mk.tst, mk.arrived = fix.TST, now
+	if !mk.dirty {
+		mk.dirty = true
+		e.dirty = append(e.dirty, k)
+	}
 	e.m.evaluated.Inc()
 	seen := e.seen[:0] // fences already stepped for this fix
 	defer func() { e.seen = seen[:0] }()
@@ -374,11 +389,14 @@ func (e *Engine) fireDue(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for k, states := range e.states {
-		arrived, ok := e.arrived[k]
-		if !ok {
-			arrived = e.started
+		last, arrived := int64(0), e.started
+		if mk := e.marks[k]; mk != nil {
+			last = mk.tst
+			if mk.arrived != 0 {
+				arrived = mk.arrived
+			}
 		}
-		now := min(wall, e.marks[k]+wall-arrived)
+		now := min(wall, last+wall-arrived)
 		for id, s := range states {
 			if s.Pending == 0 {
 				continue
@@ -418,8 +436,8 @@ func (e *Engine) commit(ctx context.Context, c *change, marks bool) {
 	for _, s := range c.states {
 		states = append(states, s)
 	}
-	for k := range e.dirty {
-		states = append(states, storage.FenceState{User: k.user, Device: k.device, Last: e.marks[k]})
+	for _, k := range e.dirty {
+		states = append(states, storage.FenceState{User: k.user, Device: k.device, Last: e.marks[k].tst})
 	}
 	deliveries, err := e.deliveries(ctx, c.events)
 	if err != nil {
@@ -431,7 +449,10 @@ func (e *Engine) commit(ctx context.Context, c *change, marks bool) {
 		e.log.Error("fence transitions not stored", "events", len(c.events), "error", err)
 		return
 	}
-	clear(e.dirty)
+	for _, k := range e.dirty {
+		e.marks[k].dirty = false
+	}
+	e.dirty = e.dirty[:0]
 	queued := false
 	for i := range c.events {
 		if !fresh[i] {

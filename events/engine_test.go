@@ -23,7 +23,7 @@ const homeLat, homeLon = 52.5200, 13.4050
 func fix(user, device string, tst int64, lat, lon, acc float64) storage.Message {
 	return storage.Message{
 		User: user, Device: device, Topic: "owntracks/" + user + "/" + device, Type: "location",
-		TST: tst, Received: tst * 1000, Lat: lat, Lon: lon, Transport: "mqtt",
+		TST: tst, Received: tst * 1000, Lat: lat, Lon: lon, Acc: acc, Transport: "mqtt",
 		Payload: fmt.Appendf(nil, `{"_type":"location","tst":%d,"lat":%v,"lon":%v,"acc":%v}`, tst, lat, lon, acc),
 	}
 }

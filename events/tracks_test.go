@@ -93,13 +93,14 @@ func readTrack(t *testing.T, name string) []storage.Message {
 			TST int64   `json:"tst"`
 			Lat float64 `json:"lat"`
 			Lon float64 `json:"lon"`
+			Acc float64 `json:"acc"`
 		}
 		if err := json.Unmarshal([]byte(line), &p); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		out = append(out, storage.Message{
 			User: "alice", Device: "phone", Topic: "owntracks/alice/phone", Type: "location",
-			TST: p.TST, Received: p.TST * 1000, Lat: p.Lat, Lon: p.Lon, Transport: "mqtt", Payload: []byte(line),
+			TST: p.TST, Received: p.TST * 1000, Lat: p.Lat, Lon: p.Lon, Acc: p.Acc, Transport: "mqtt", Payload: []byte(line),
 		})
 	}
 	return out

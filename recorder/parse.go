@@ -159,8 +159,12 @@ func parseLocation(fields *object, m *storage.Message) error {
 	}
 	for _, name := range numericFields {
 		if raw, ok := fields.get(name); ok {
-			if _, err := number(raw); err != nil {
+			f, err := number(raw)
+			if err != nil {
 				return reject(ReasonField, "%s: %v", name, err)
+			}
+			if name == "acc" {
+				m.Acc = f
 			}
 		}
 	}

@@ -50,6 +50,9 @@ type Message struct {
 	// Transport is how the message came (mqtt, broker, http). It is not
 	// part of the stored record; observers of new messages use it.
 	Transport string
+	// Acc is a location's accuracy in metres (0 when absent), as the
+	// parser read it. Not stored either: read back, it is 0.
+	Acc float64
 }
 
 // IsLocation reports whether m is a location fix.
