@@ -7,7 +7,10 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/wherehouse/wherehouse/storage"
 )
@@ -101,15 +104,32 @@ func (t *DeviceTracker) remember(k deviceKey, d storage.Device) {
 	t.cache[k] = d
 }
 
+// TransportImport marks messages brought in by "wherehouse import": old
+// history, not something the device is doing now.
+const TransportImport = "import"
+
 // apply returns d updated by one message. Online follows arrival order: a
 // Last Will marks the device offline until anything else arrives from it.
 // (The Last Will carries tst only from iOS, so arrival time is what counts.)
+// An imported message may be older than what the device has sent since: it
+// changes Online, Transport and tid only when it arrived after everything
+// seen so far, and a card or regions only when newer or the device has none.
 func (t *DeviceTracker) apply(d storage.Device, m *storage.Message) storage.Device {
+	newest := m.Transport != TransportImport || m.Received >= d.LastSeen
 	d.LastSeen = max(d.LastSeen, m.Received)
-	if m.Transport != "" {
-		d.Transport = m.Transport
+	if !newest {
+		switch {
+		case m.Type == "card" && d.Card == nil:
+		case (m.Type == "waypoints" || m.Type == "waypoint") && d.Waypoints == nil:
+		default:
+			return d
+		}
+	} else {
+		if m.Transport != "" {
+			d.Transport = m.Transport
+		}
+		d.Online = m.Type != "lwt"
 	}
-	d.Online = m.Type != "lwt"
 	switch m.Type {
 	case "location":
 		if tid, ok := stringMember(m.Payload, "tid"); ok {
@@ -119,7 +139,7 @@ func (t *DeviceTracker) apply(d storage.Device, m *storage.Message) storage.Devi
 		// iOS publishes its card retained on the base topic, the others on
 		// .../info: the type decides, never the topic (PROTOCOL.md).
 		d.Card = clone(m.Payload)
-		if tid, ok := stringMember(m.Payload, "tid"); ok && tid != "" {
+		if tid, ok := stringMember(m.Payload, "tid"); ok && tid != "" && (newest || d.TID == "") {
 			d.TID = tid
 		}
 	case "waypoints":
@@ -214,17 +234,30 @@ func (r region) same(o region) bool {
 	return r.tst != "" && r.tst == o.tst
 }
 
-// stringMember returns a top-level string member of a JSON object.
+// stringMember returns a top-level string member of a JSON object. It
+// runs for every stored message, so it reads the member in place (gjson)
+// rather than decoding the whole object.
 func stringMember(payload []byte, name string) (string, bool) {
-	var members map[string]json.RawMessage
-	if json.Unmarshal(payload, &members) != nil {
+	r := gjson.GetBytes(payload, gjsonEscape(name))
+	if r.Type != gjson.String {
 		return "", false
 	}
-	var s string
-	if raw, ok := members[name]; !ok || json.Unmarshal(raw, &s) != nil {
-		return "", false
+	return r.String(), true
+}
+
+// gjsonEscape escapes the characters gjson treats as path syntax.
+func gjsonEscape(name string) string {
+	if !strings.ContainsAny(name, `.*?|#@\!=<>%`) {
+		return name
 	}
-	return s, true
+	var b strings.Builder
+	for _, c := range name {
+		if strings.ContainsRune(`.*?|#@\!=<>%`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // clone copies a payload so device state never aliases a message buffer.
