@@ -169,8 +169,9 @@ func parseLocation(fields *object, m *storage.Message) error {
 		}
 	}
 	if raw, ok := fields.get("tid"); ok {
-		var tid string
-		if json.Unmarshal(raw, &tid) != nil {
+		// The scanner has checked the value is valid JSON: a string is
+		// one that starts with a quote.
+		if len(raw) == 0 || raw[0] != '"' {
 			return reject(ReasonField, "tid is not a string")
 		}
 	}
