@@ -293,3 +293,43 @@ func TestWhichFencesApply(t *testing.T) {
 		t.Errorf("events %v", got)
 	}
 }
+
+// Imported history newer than a device's watermark is not evaluated at the
+// next start.
+func TestImportedHistoryFiresNothing(t *testing.T) {
+	dir := t.TempDir()
+	r := open(t, dir)
+	r.addHome(nil)
+	r.feed([]storage.Message{fix("alice", "phone", 900, homeLat-0.05, homeLon, 10)})
+	r.close()
+
+	// An import while the server is down: straight into the store.
+	r = open(t, dir)
+	r.engine.Close()
+	r.wg.Wait()
+	imported := walk("alice", 1000, 20, true)
+	if _, err := r.store.Append(r.ctx, imported); err != nil {
+		t.Fatal(err)
+	}
+	if err := events.SkipImportedInStore(r.ctx, r.store, map[[2]string]int64{{"alice", "phone"}: imported[len(imported)-1].TST}); err != nil {
+		t.Fatal(err)
+	}
+	r.store.Close()
+
+	r = open(t, dir)
+	// A live fix after the import, still outside, is evaluated normally.
+	r.feed([]storage.Message{fix("alice", "phone", 5000, homeLat-0.05, homeLon, 10)})
+	r.close()
+	r = open(t, dir)
+	defer r.close()
+	if got := r.events(); got != "" {
+		t.Errorf("imported history fired %s", got)
+	}
+	// While running: the engine's own watermark moves.
+	r.engine.SkipImported("alice", "phone", 9000)
+	r.feed([]storage.Message{fix("alice", "phone", 8000, homeLat, homeLon, 5)}) // older than the import: late
+	r.feed([]storage.Message{fix("alice", "phone", 9500, homeLat, homeLon, 5)})
+	if got := eventuallyEvents(t, r, 1); got != "enter@9500" {
+		t.Errorf("events %s, want only the live enter at 9500", got)
+	}
+}
