@@ -12,7 +12,9 @@ import (
 
 	"github.com/wherehouse/wherehouse/auth"
 	"github.com/wherehouse/wherehouse/events"
+	"github.com/wherehouse/wherehouse/importer"
 	"github.com/wherehouse/wherehouse/recorder"
+	"github.com/wherehouse/wherehouse/retention"
 	"github.com/wherehouse/wherehouse/storage"
 )
 
@@ -46,6 +48,12 @@ type Deps struct {
 	Events     *events.Engine // evaluates fences; nil disables the fence and event API
 	Fences     storage.Fences
 	EventStore EventStore
+
+	// Deleting and hiding history, retention policies; nil disables them.
+	Retention *retention.Manager
+
+	// Importer takes uploaded history (POST /api/v1/import); nil disables it.
+	Importer *importer.Importer
 
 	// The web app: its logins and what GET /api/v1/config tells it.
 	Sessions        storage.Sessions // web logins; nil disables /api/v1/session (basic auth only)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/wherehouse/wherehouse/auth"
 	"github.com/wherehouse/wherehouse/events"
+	"github.com/wherehouse/wherehouse/importer"
+	"github.com/wherehouse/wherehouse/retention"
 	"github.com/wherehouse/wherehouse/storage"
 )
 
@@ -40,7 +42,16 @@ type ControlDeps struct {
 	Policy   *auth.Policy
 	Events   *events.Engine
 	Store    storage.Webhooks
+	History  storage.Messages // what export reads
+	Version  string           // named in exports
 	Log      *slog.Logger
+
+	// Retention deletes history and keeps retention policies; nil leaves
+	// those routes out.
+	Retention *retention.Manager
+
+	// Importer imports history files sent by "wherehouse import".
+	Importer *importer.Importer
 }
 
 // Control returns the handler for the control socket: the CLI's way to
@@ -50,6 +61,9 @@ func Control(d ControlDeps) http.Handler {
 	accounts, secrets, policy, log := d.Accounts, d.Secrets, d.Policy, d.Log
 	mux := http.NewServeMux()
 	controlFences(mux, d)
+	controlRetention(mux, d)
+	controlExport(mux, d)
+	controlImport(mux, d)
 	mux.HandleFunc("GET /shares", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, policy.Shares(r.URL.Query().Get("user")))
 	})

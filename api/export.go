@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -28,7 +29,8 @@ const (
 )
 
 // trackWriter renders a track into a buffer that its caller writes out
-// between store reads: trackRenderer (json, geojson), gpxWriter, csvWriter.
+// between store reads: trackRenderer (json, geojson), gpxWriter, csvWriter
+// and the writers of formats.go.
 type trackWriter interface {
 	add(m *storage.Message)
 	end(version string)
@@ -38,33 +40,22 @@ type trackWriter interface {
 
 func (r *trackRenderer) buffered() int { return len(r.buf) }
 
-// exportLocations serves /api/0/locations in a download format, or
-// simplified in any format; the caller has checked who may see what.
+// exportLocations serves /api/0/locations in a format other than plain
+// json and geojson, or simplified in any format; the caller has checked
+// who may see what.
 func (s *Server) exportLocations(c *echo.Context, me storage.User, grant auth.Grant, q storage.LocationQuery, format string) error {
 	opts, err := simplifyParams(c)
 	if err != nil {
 		return errBadRequest(err.Error())
 	}
-	h := c.Response().Header()
-	var tw trackWriter
-	switch format {
-	case formatJSON, formatGeoJSON:
-		tw = newTrackRenderer(format, fieldSet(param(c, "fields")))
-		h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	case formatGPX:
-		tw = newGPXWriter(q.User, q.Device, s.Version)
-		h.Set(echo.HeaderContentType, mimeGPX)
-		h.Set(echo.HeaderContentDisposition, attachment(q, "gpx"))
-	case formatCSV:
-		cw, err := newCSVWriter(param(c, "fields"))
-		if err != nil {
-			return errBadRequest(err.Error())
-		}
-		tw = cw
-		h.Set(echo.HeaderContentType, mimeCSV)
-		h.Set(echo.HeaderContentDisposition, attachment(q, "csv"))
-	default:
-		return errBadRequest("unsupported format " + strconv.Quote(format) + ": use json, geojson, gpx or csv")
+	gap, err := gapParam(c)
+	if err != nil {
+		return errBadRequest(err.Error())
+	}
+	o := trackOptions{user: q.User, device: q.Device, fields: param(c, "fields"), gap: gap}
+	tw, err := newExportWriter(c.Response().Header(), format, o, q, s.Version)
+	if err != nil {
+		return err
 	}
 	if opts.active() {
 		return s.simplifiedLocations(c, me, grant, q, opts, tw)
@@ -81,8 +72,7 @@ func (s *Server) exportLocations(c *echo.Context, me storage.User, grant auth.Gr
 // logged.
 func (s *Server) streamLocations(ctx context.Context, me storage.User, grant auth.Grant, qs []storage.LocationQuery,
 	tw trackWriter, w io.Writer, keep func(*storage.Message) bool) {
-	n := 0
-	add := func(m *storage.Message) error {
+	pick := func(m *storage.Message) *storage.Message {
 		if keep != nil && !keep(m) {
 			return nil
 		}
@@ -91,7 +81,27 @@ func (s *Server) streamLocations(ctx context.Context, me storage.User, grant aut
 			if !ok {
 				return nil
 			}
-			m = &coarse
+			return &coarse
+		}
+		return m
+	}
+	err := writeTrack(ctx, s.Store, qs, tw, w, s.Version, pick)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		s.Log.Error("locations stream failed", "user", qs[0].User, "device", qs[0].Device, "error", err)
+	}
+}
+
+// writeTrack renders the locations of the queries that pick returns (nil
+// to leave one out; pick nil for all) into w as it reads them, then the
+// end of the document.
+func writeTrack(ctx context.Context, store storage.Messages, qs []storage.LocationQuery, tw trackWriter, w io.Writer,
+	version string, pick func(*storage.Message) *storage.Message) error {
+	n := 0
+	add := func(m *storage.Message) error {
+		if pick != nil {
+			if m = pick(m); m == nil {
+				return nil
+			}
 		}
 		tw.add(m)
 		n++
@@ -106,10 +116,10 @@ func (s *Server) streamLocations(ctx context.Context, me storage.User, grant aut
 	}
 	var err error
 	for _, q := range qs {
-		if sc, ok := s.Store.(locationScanner); ok {
+		if sc, ok := store.(locationScanner); ok {
 			err = sc.ScanLocations(ctx, q, add, flush)
 		} else {
-			err = s.Store.Locations(ctx, q, func(m *storage.Message) error {
+			err = store.Locations(ctx, q, func(m *storage.Message) error {
 				add(m)
 				return flush()
 			})
@@ -118,16 +128,71 @@ func (s *Server) streamLocations(ctx context.Context, me storage.User, grant aut
 			break
 		}
 	}
-	if rel, ok := s.Store.(memoryReleaser); ok && n > releaseAfter {
+	if rel, ok := store.(memoryReleaser); ok && n > releaseAfter {
 		defer rel.ReleaseMemory() // a long read mapped many pages; give them back
 	}
-	if err == nil {
-		tw.end(s.Version)
-		err = tw.flush(w)
+	if err != nil {
+		return err
 	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		s.Log.Error("locations stream failed", "user", qs[0].User, "device", qs[0].Device, "error", err)
+	tw.end(version)
+	return tw.flush(w)
+}
+
+// ExportOptions select what Export writes: the messages of one device with
+// From <= tst <= To (UNIX seconds), in Format: a format of
+// /api/0/locations, or rec for every message type as .rec lines.
+type ExportOptions struct {
+	User, Device string
+	From, To     int64
+	Format       string
+	Fields       string // the members of json, csv and xml, comma-separated; "" for the default
+	Gap          int64  // gpx, kml, linestring: a pause of more seconds starts a new segment; 0 for one segment
+}
+
+// ErrExportInvalid wraps export options that cannot be served.
+var ErrExportInvalid = errors.New("invalid export")
+
+// ExportFormats lists the formats Export takes.
+const ExportFormats = "json, geojson, geojsonpoi, linestring, gpx, kml, csv, xml or rec"
+
+// Export writes opts' messages from store to w as it reads them, for the
+// CLI (`wherehouse export`), in the shapes /api/0/locations gives; version
+// is the one json and gpx name. Options it cannot serve are an
+// ErrExportInvalid before anything is written.
+func Export(ctx context.Context, store storage.Messages, version string, opts ExportOptions, w io.Writer) error {
+	if opts.User == "" || opts.Device == "" {
+		return fmt.Errorf("%w: user and device are required", ErrExportInvalid)
 	}
+	if opts.Gap < 0 {
+		return fmt.Errorf("%w: gap must be a pause in seconds", ErrExportInvalid)
+	}
+	q := storage.LocationQuery{User: opts.User, Device: opts.Device, From: opts.From, To: opts.To}
+	format := strings.ToLower(opts.Format)
+	if format == "" {
+		format = formatJSON
+	}
+	if _, ok := trackFormats[format]; !ok && format != formatRec {
+		return fmt.Errorf("%w: unsupported format %q: use %s", ErrExportInvalid, opts.Format, ExportFormats)
+	}
+	if format == formatRec {
+		rw := newRecWriter()
+		err := store.AllMessages(ctx, q, func(m *storage.Message) error {
+			if rw.add(m); rw.buffered() < renderFlushAt {
+				return nil
+			}
+			return rw.flush(w)
+		})
+		if err != nil {
+			return err
+		}
+		return rw.flush(w)
+	}
+	o := trackOptions{user: opts.User, device: opts.Device, fields: opts.Fields, gap: opts.Gap}
+	tw, err := newExportWriter(http.Header{}, format, o, q, version)
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrExportInvalid, err.Error())
+	}
+	return writeTrack(ctx, store, []storage.LocationQuery{q}, tw, w, version, nil)
 }
 
 // attachment is the Content-Disposition of a download:
@@ -158,9 +223,16 @@ func fileSafe(s string) string {
 // per location with ele (from alt) and time (tst). The Recorder writes the
 // same structure (storage.c gpx_string), but ele after time, which the
 // GPX schema does not allow.
+//
+// With a gap (gap=SECONDS, which the Recorder lacks) a pause of more than
+// that between two fixes starts a new trkseg, so a reader draws no line
+// across the time the phone was off.
 type gpxWriter struct {
-	buf []byte
-	st  stamper
+	buf     []byte
+	st      stamper
+	gap     int64
+	count   int
+	prevTST int64
 }
 
 func newGPXWriter(user, device, version string) *gpxWriter {
@@ -177,7 +249,13 @@ func newGPXWriter(user, device, version string) *gpxWriter {
 }
 
 func (g *gpxWriter) add(m *storage.Message) {
-	b := append(g.buf, `<trkpt lat="`...)
+	b := g.buf
+	if g.gap > 0 && g.count > 0 && m.TST-g.prevTST > g.gap {
+		b = append(b, "</trkseg>\n<trkseg>\n"...)
+	}
+	g.count++
+	g.prevTST = m.TST
+	b = append(b, `<trkpt lat="`...)
 	b = strconv.AppendFloat(b, m.Lat, 'f', -1, 64)
 	b = append(b, `" lon="`...)
 	b = strconv.AppendFloat(b, m.Lon, 'f', -1, 64)

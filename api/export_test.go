@@ -204,7 +204,9 @@ func TestExportPaths(t *testing.T) {
 	plain := New(a.Deps)
 	plain.Store = plainStore{a.store}
 	for _, user := range [][2]string{{"alice", alicePassword}, {"bob", "bob-pass-123"}} {
-		for _, q := range []string{"&format=gpx", "&format=csv", "&format=csv&simplify=50", "&simplify=50", "&format=geojson&max_points=20", "&format=gpx&max_points=3&limit=100"} {
+		for _, q := range []string{"&format=gpx", "&format=csv", "&format=csv&simplify=50", "&simplify=50", "&format=geojson&max_points=20", "&format=gpx&max_points=3&limit=100",
+			"&format=xml", "&format=xml&simplify=50", "&format=kml&max_points=20&gap=120", "&format=linestring&simplify=50&gap",
+			"&format=geojsonpoi", "&format=gpx&gap=60&max_points=30"} {
 			t.Run(user[0]+q, func(t *testing.T) {
 				r := request{method: http.MethodGet, path: zigzagPath(n, q), basic: user}
 				got, want := a.do(t, r), (&webAPI{Server: plain}).do(t, r)

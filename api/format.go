@@ -240,7 +240,10 @@ func escapedKeyCollides(p []byte, extra []field) bool {
 }
 
 // appendFeature appends a GeoJSON Point feature for a location, with the
-// properties the Recorder gives its geojson output.
+// properties the Recorder gives its geojson output (storage.c geo_json:
+// name from tid, tst, isotst, vel, acc, alt, address from addr) plus tid
+// and batt. Members the fix lacks are left out, where the Recorder writes
+// 0 or "".
 func appendFeature(dst []byte, m *storage.Message) []byte {
 	var st stamper
 	return st.appendFeature(dst, m)
@@ -273,6 +276,13 @@ func (st *stamper) appendFeature(dst []byte, m *storage.Message) []byte {
 			dst = append(dst, ',', '"')
 			dst = append(dst, key...)
 			dst = append(dst, '"', ':')
+			dst = append(dst, val...)
+			if key[0] == 't' {
+				dst = append(dst, `,"name":`...) // the Recorder labels a point with its tid
+				dst = append(dst, val...)
+			}
+		case "addr":
+			dst = append(dst, `,"address":`...)
 			dst = append(dst, val...)
 		}
 	}

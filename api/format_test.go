@@ -234,9 +234,9 @@ func TestAppendFeature(t *testing.T) {
 		{
 			name: "all properties",
 			msg: storage.Message{Type: "location", TST: 1714557120, Lat: 52.5200066, Lon: 13.404954,
-				Payload: []byte(`{"_type":"location","lat":52.5200066,"lon":13.404954,"tst":1714557120,"tid":"ph","vel":12,"acc":5,"alt":112,"batt":87,"conn":"w"}`)},
+				Payload: []byte(`{"_type":"location","lat":52.5200066,"lon":13.404954,"tst":1714557120,"tid":"ph","vel":12,"acc":5,"alt":112,"batt":87,"conn":"w","addr":"Main St 1"}`)},
 			wantProps: map[string]any{"tst": 1714557120.0, "isotst": "2024-05-01T09:52:00Z",
-				"tid": "ph", "vel": 12.0, "acc": 5.0, "alt": 112.0, "batt": 87.0},
+				"tid": "ph", "name": "ph", "vel": 12.0, "acc": 5.0, "alt": 112.0, "batt": 87.0, "address": "Main St 1"},
 		},
 		{
 			name: "minimal, southern and western",
@@ -248,7 +248,7 @@ func TestAppendFeature(t *testing.T) {
 			name: "ios escapes",
 			msg: storage.Message{Type: "location", TST: 1714557200, Lat: 48.856614, Lon: 2.352222,
 				Payload: []byte(`{"_type":"location","lat":48.856614,"lon":2.352222,"tst":1714557200,"tid":"i\/p","topic":"owntracks\/bob\/iphone"}`)},
-			wantProps: map[string]any{"tst": 1714557200.0, "isotst": "2024-05-01T09:53:20Z", "tid": "i/p"},
+			wantProps: map[string]any{"tst": 1714557200.0, "isotst": "2024-05-01T09:53:20Z", "tid": "i/p", "name": "i/p"},
 		},
 		{
 			name: "extreme coordinates",

@@ -24,9 +24,15 @@ func (s *Server) list(c *echo.Context) error {
 	if user := strings.ToLower(param(c, "user")); user != "" {
 		devices := []string{}
 		if s.Policy.CanSee(me, user) {
-			var err error
-			if devices, err = s.Store.Devices(ctx, user); err != nil {
+			all, err := s.Store.Devices(ctx, user)
+			if err != nil {
 				return err
+			}
+			// A share may cover only some of the owner's devices.
+			for _, d := range all {
+				if _, ok := s.Policy.Grant(me, user, d); ok {
+					devices = append(devices, d)
+				}
 			}
 		}
 		return c.JSON(http.StatusOK, map[string][]string{"results": devices})
@@ -169,8 +175,19 @@ func (s *Server) locations(c *echo.Context) error {
 		return errBadRequest("user and device are required")
 	}
 	grant, ok := s.Policy.Grant(me, user, device)
+	format := strings.ToLower(param(c, "format"))
+	if format == "" {
+		format = formatJSON
+	}
 	if !ok || !grant.History {
-		return errForbidden
+		if format == formatJSON || format == formatGeoJSON {
+			// As the Recorder answers for a device without data: the
+			// owntracks/frontend fetches every device it lists and drops
+			// all tracks when one request fails.
+			ok = false
+		} else {
+			return errForbidden
+		}
 	}
 	from, to, err := timeRange(c, time.Now())
 	if err != nil {
@@ -182,15 +199,11 @@ func (s *Server) locations(c *echo.Context) error {
 			return errBadRequest("limit must be a whole number")
 		}
 	}
-	format := strings.ToLower(param(c, "format"))
-	if format == "" {
-		format = formatJSON
+	if !ok {
+		q.From, q.To = 1, 0 // an empty range: nothing to show
 	}
-	if format == formatGPX || format == formatCSV || simplifying(c) {
-		return s.exportLocations(c, me, grant, q, format) // export.go, simplify.go
-	}
-	if format != formatJSON && format != formatGeoJSON {
-		return errBadRequest("unsupported format " + strconv.Quote(format) + ": use json, geojson, gpx or csv")
+	if format != formatJSON && format != formatGeoJSON || simplifying(c) {
+		return s.exportLocations(c, me, grant, q, format) // export.go, formats*.go, simplify.go
 	}
 	only := fieldSet(param(c, "fields"))
 

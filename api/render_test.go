@@ -125,6 +125,13 @@ func propertiesRef(payload []byte) []byte {
 			dst = append(dst, key.Str...)
 			dst = append(dst, '"', ':')
 			dst = append(dst, value.Raw...)
+			if key.Str == "tid" {
+				dst = append(dst, `,"name":`...)
+				dst = append(dst, value.Raw...)
+			}
+		case "addr":
+			dst = append(dst, `,"address":`...)
+			dst = append(dst, value.Raw...)
 		}
 		return true
 	})

@@ -59,6 +59,7 @@ func (s *Server) routes(e *echo.Echo) {
 	v1.POST("/devices/:user/:device/cmd", s.sendCommand)
 	v1.GET("/cards", s.cards)
 	v1.GET("/waypoints", s.waypoints)
+	v1.POST("/import", s.importUpload, s.requireAdmin) // import.go
 	if s.Events != nil {
 		v1.GET("/fences", s.listFences)
 		v1.POST("/fences", s.addFence)
@@ -73,6 +74,20 @@ func (s *Server) routes(e *echo.Echo) {
 		v1.DELETE("/webhooks/:id", s.deleteWebhook)
 		v1.GET("/webhooks/:id/deliveries", s.webhookDeliveries)
 		e.GET("/ws/events", s.wsEvents, s.requireUser)
+	}
+
+	// Deleting and hiding history, retention (delete.go, retention.go).
+	if s.Retention != nil {
+		v1.GET("/retention", s.getRetention)
+		v1.PUT("/retention", s.putRetention)
+		v1.DELETE("/locations", s.deleteRange)
+		v1.GET("/locations/hidden", s.hiddenLocations)
+		v1.GET("/locations/:user/:device/:tst", s.locationsAt)
+		v1.DELETE("/locations/:user/:device/:tst", s.deleteLocations)
+		v1.POST("/locations/:user/:device/:tst/hide", s.hideLocations(true))
+		v1.POST("/locations/:user/:device/:tst/unhide", s.hideLocations(false))
+		v1.DELETE("/devices/:user/:device", s.deleteDevice)
+		v1.DELETE("/users/:user/data", s.deleteUserData)
 	}
 
 	// The web app, or a page that says how to build it.

@@ -292,7 +292,7 @@ func TestLocationsSimplified(t *testing.T) {
 		t.Errorf("simplified points differ from the full answer's:\n%s\n%s", simpleBody.Data, fullBody.Data[0])
 	}
 
-	for _, q := range []string{"&simplify=abc", "&simplify=-1", "&simplify=Inf", "&max_points=1", "&max_points=x", "&simplify=5&format=kml"} {
+	for _, q := range []string{"&simplify=abc", "&simplify=-1", "&simplify=Inf", "&max_points=1", "&max_points=x", "&simplify=5&format=pdf"} {
 		if w := a.do(t, request{method: http.MethodGet, path: zigzagPath(n, q), basic: alice}); w.Code != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400", q, w.Code)
 		}

@@ -25,14 +25,21 @@ var upgrader = websocket.Upgrader{
 }
 
 // sameOrigin refuses cross-site pages: the browser would attach the
-// user's stored credentials to their WebSocket (CSWSH).
+// user's stored credentials to their WebSocket (CSWSH). Behind a reverse
+// proxy that rewrites Host (the owntracks/frontend image's nginx does),
+// the host the browser used arrives as X-Forwarded-Host; a page cannot set
+// that header on a WebSocket handshake, so it is as good as Host here.
 func sameOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
+	if err != nil {
+		return false
+	}
+	fwd, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Host"), ",")
+	return strings.EqualFold(u.Host, r.Host) || (fwd != "" && strings.EqualFold(u.Host, strings.TrimSpace(fwd)))
 }
 
 // wsLast serves /ws/last like the Recorder: the client sends "LAST" and

@@ -32,6 +32,7 @@ type Store interface {
 	Events
 	Webhooks
 	Sessions
+	Retention
 	io.Closer
 }
 
@@ -72,6 +73,12 @@ type Messages interface {
 	// the newest q.Limit of them are given (still ascending). An error from
 	// fn stops the walk and is returned.
 	Locations(ctx context.Context, q LocationQuery, fn func(*Message) error) error
+	// AllMessages calls fn for every message of q.User/q.Device, locations
+	// and every other type alike, with q.From <= tst <= q.To, in ascending
+	// tst order (messages of one tst in no particular order); q.Limit is
+	// not used. It is how a device's whole history is exported. An error
+	// from fn stops the walk and is returned.
+	AllMessages(ctx context.Context, q LocationQuery, fn func(*Message) error) error
 }
 
 // LocationQuery selects locations of one device by fix time.

@@ -6,16 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/wherehouse/wherehouse/api"
 	"github.com/wherehouse/wherehouse/auth"
 	"github.com/wherehouse/wherehouse/events"
+	"github.com/wherehouse/wherehouse/importer"
+	"github.com/wherehouse/wherehouse/retention"
 	"github.com/wherehouse/wherehouse/storage"
 	"github.com/wherehouse/wherehouse/storage/embedded"
 )
@@ -41,6 +45,15 @@ type userAdmin interface {
 	AddWebhook(ctx context.Context, w storage.Webhook) (storage.Webhook, error)
 	Webhooks(ctx context.Context, owner string) ([]storage.Webhook, error)
 	DeleteWebhook(ctx context.Context, id string) error
+	// Deleting history and retention policies (retention.go).
+	DeleteRange(ctx context.Context, user, device string, from, to int64) (storage.Deleted, error)
+	DeleteDevice(ctx context.Context, user, device string) (storage.Deleted, error)
+	DeleteUserData(ctx context.Context, user string, purge bool) (storage.Deleted, error)
+	RetentionPolicies(ctx context.Context) ([]storage.RetentionPolicy, error)
+	SetRetention(ctx context.Context, p storage.RetentionPolicy) (storage.RetentionPolicy, error)
+	ApplyRetention(ctx context.Context) ([]retention.Result, error)
+	// Export writes a device's history to w as api.Export does.
+	Export(ctx context.Context, opts api.ExportOptions, w io.Writer) error
 }
 
 // openAdmin talks to the running server over its control socket, or, when
@@ -67,7 +80,8 @@ func openAdmin(ctx context.Context, dataDir string) (userAdmin, func() error, er
 		store.Close()
 		return nil, nil, err
 	}
-	return directAdmin{auth.NewAccounts(store), secrets, policy, store}, store.Close, nil
+	keeper := newRetention(store, slog.New(slog.DiscardHandler), nil, nil, purgeUser(policy, storeFences{store}, store, secrets, store))
+	return directAdmin{auth.NewAccounts(store), secrets, policy, store, keeper}, store.Close, nil
 }
 
 // controlRunning reports whether a server answers on the control socket.
@@ -82,9 +96,10 @@ func controlRunning(sock string) bool {
 
 type directAdmin struct {
 	*auth.Accounts
-	secrets *auth.Secrets
-	policy  *auth.Policy
-	store   *embedded.Store
+	secrets   *auth.Secrets
+	policy    *auth.Policy
+	store     *embedded.Store
+	retention *retention.Manager
 }
 
 // AddFence checks and stores a fence; the server applies it when it starts.
@@ -119,6 +134,10 @@ func (d directAdmin) Webhooks(ctx context.Context, owner string) ([]storage.Webh
 
 func (d directAdmin) DeleteWebhook(ctx context.Context, id string) error {
 	return d.store.DeleteWebhook(ctx, id)
+}
+
+func (d directAdmin) Export(ctx context.Context, opts api.ExportOptions, w io.Writer) error {
+	return api.Export(ctx, d.store, version, opts, w)
 }
 
 func (d directAdmin) AddShare(ctx context.Context, s storage.Share) (storage.Share, error) {
@@ -297,4 +316,93 @@ func (c *controlClient) Webhooks(ctx context.Context, owner string) ([]storage.W
 
 func (c *controlClient) DeleteWebhook(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/webhooks/"+url.PathEscape(id), nil, nil)
+}
+
+// Export streams GET /export into w. It has no timeout (a year takes a
+// while); ctx ends it. A failure after the body began comes in the
+// api.ExportErrorTrailer trailer.
+func (c *controlClient) Export(ctx context.Context, opts api.ExportOptions, w io.Writer) error {
+	v := url.Values{"user": {opts.User}, "device": {opts.Device}, "format": {opts.Format},
+		"from": {strconv.FormatInt(opts.From, 10)}, "to": {strconv.FormatInt(opts.To, 10)}}
+	if opts.Fields != "" {
+		v.Set("fields", opts.Fields)
+	}
+	if opts.Gap != 0 {
+		v.Set("gap", strconv.FormatInt(opts.Gap, 10))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://wherehouse/export?"+v.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: c.hc.Transport}).Do(req)
+	if err != nil {
+		return fmt.Errorf("talk to the running server: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var ce api.ControlError
+		json.NewDecoder(resp.Body).Decode(&ce)
+		if ce.Code == "invalid" {
+			return fmt.Errorf("%w: %s", api.ErrExportInvalid, ce.Message)
+		}
+		return fmt.Errorf("server: %s", ce.Message)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("export from the running server: %w", err)
+	}
+	if msg := resp.Trailer.Get(api.ExportErrorTrailer); msg != "" {
+		return fmt.Errorf("export stopped early, the output is incomplete: server: %s", msg)
+	}
+	return nil
+}
+
+// Import streams one file to the running server (POST /import), which
+// imports it into its store, and reads back its progress lines and the
+// summary. It has no timeout (a big history takes a while); ctx ends it.
+func (c *controlClient) Import(ctx context.Context, r io.Reader, src importer.Source, opts importer.RunOptions) (importer.Summary, error) {
+	v := url.Values{"format": {src.Format}, "user": {src.User}, "device": {src.Device}, "name": {src.Name}}
+	if !src.ModTime.IsZero() {
+		v.Set("mtime", strconv.FormatInt(src.ModTime.UnixMilli(), 10))
+	}
+	if opts.Examples < 0 {
+		v.Set("verbose", "1")
+	}
+	// NopCloser: the caller closes its file; the body is sent chunked.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://wherehouse/import?"+v.Encode(), io.NopCloser(r))
+	if err != nil {
+		return importer.Summary{}, err
+	}
+	resp, err := (&http.Client{Transport: c.hc.Transport}).Do(req)
+	if err != nil {
+		return importer.Summary{}, fmt.Errorf("talk to the running server: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var ce api.ControlError
+		json.NewDecoder(resp.Body).Decode(&ce)
+		return importer.Summary{}, fmt.Errorf("server: %s", ce.Message)
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var line api.ControlImportLine
+		if err := dec.Decode(&line); err != nil {
+			if ctx.Err() != nil {
+				return importer.Summary{}, ctx.Err()
+			}
+			return importer.Summary{}, fmt.Errorf("the running server stopped answering before the import ended: %w", err)
+		}
+		if line.Progress != nil && opts.Progress != nil {
+			opts.Progress(*line.Progress)
+		}
+		if line.Summary == nil {
+			continue
+		}
+		switch line.Code {
+		case "":
+			return *line.Summary, nil
+		case "bad_input":
+			return *line.Summary, importer.InputError(line.Error)
+		}
+		return *line.Summary, fmt.Errorf("server: %s", line.Error)
+	}
 }

@@ -32,7 +32,7 @@ Usage:
   wherehouse serve [flags]                 run the server (MQTT broker, HTTP API, map)
   wherehouse user add NAME [--admin]       create a user (password prompted, or --password-stdin)
   wherehouse user list                     list users
-  wherehouse user del NAME                 delete a user (their data stays)
+  wherehouse user del NAME [--data-too]    delete a user (their data stays, unless --data-too)
   wherehouse user passwd NAME              change a user's password
   wherehouse key set USER DEVICE           set a device's payload-encryption secret (read from stdin;
                                            DEVICE "*" for all of USER's devices)
@@ -43,6 +43,16 @@ Usage:
   wherehouse fence add NAME --user OWNER (--circle LAT,LON,RADIUS | --geojson FILE)
                                            a server-side geofence (fence list, fence del ID)
   wherehouse webhook add URL --user OWNER  POST OWNER's fence events to URL (webhook list, webhook del ID)
+  wherehouse import PATH...                import history: a Recorder store directory or .rec files, GPX,
+                                           GeoJSON, OwnTracks JSON lines, Google location history
+                                           (--user U --device D for files that do not say whose they are)
+  wherehouse export --user U --device D    write a device's history to stdout (--from, --to, --format
+                                           json|geojson|geojsonpoi|linestring|gpx|kml|csv|xml|rec)
+  wherehouse delete --user U --device D --from T --to T
+                                           delete a time range of a device's history (inclusive);
+                                           --device D --all: the whole device; no --device, --all: all of U's
+  wherehouse retention set USER (--delete-after 365d | --thin-after 30d --thin-to 5m | --keep)
+                                           how long USER's history is kept (retention list, retention run)
   wherehouse version                       print version and build information
 
 Every command takes --data DIR (default ./data) and works whether or not
@@ -69,6 +79,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runFence(ctx, args[1:], stdout, stderr)
 	case "webhook", "webhooks":
 		return runWebhook(ctx, args[1:], stdout, stderr)
+	case "import":
+		return runImport(ctx, args[1:], stdin, stdout, stderr)
+	case "export":
+		return runExport(ctx, args[1:], stdout, stderr)
+	case "delete":
+		return runDelete(ctx, args[1:], stdout, stderr)
+	case "retention":
+		return runRetention(ctx, args[1:], stdout, stderr)
 	case "key", "keys":
 		return runKey(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-version":

@@ -23,6 +23,7 @@ import (
 	"github.com/wherehouse/wherehouse/broker"
 	"github.com/wherehouse/wherehouse/events"
 	"github.com/wherehouse/wherehouse/frontend"
+	"github.com/wherehouse/wherehouse/importer"
 	"github.com/wherehouse/wherehouse/recorder"
 	"github.com/wherehouse/wherehouse/storage"
 	"github.com/wherehouse/wherehouse/storage/embedded"
@@ -153,7 +154,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		return err
 	}
 	rec := recorder.New(store, live, metrics, log, recorder.Options{Secrets: secrets})
-	rec.Observe(recorder.NewDeviceTracker(store, log).Observe)
+	tracker := recorder.NewDeviceTracker(store, log)
+	rec.Observe(tracker.Observe)
 
 	// Fences and events: evaluated after each commit, delivered on MQTT
 	// (once the broker is up), to webhooks and to /ws/events.
@@ -172,14 +174,23 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	}
 	rec.Observe(engine.Observe)
 
+	// Retention and deletions: policies applied in the background; the
+	// engine and the tracker forget deleted devices.
+	keeper := newRetention(store, log, engine.ForgetDevice, tracker.Forget, purgeUser(policy, engine, store, secrets, store))
+
 	var wg sync.WaitGroup
 	wg.Go(func() { rec.Run(ctx) })
-	wg.Go(func() { releaseMemory(ctx, store, log) })
+	// Stopped by the stop function below, also when serve fails before
+	// ctx ends (otherwise wg.Wait would wait for a signal).
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	wg.Go(func() { keeper.Run(bgCtx) }) // returns after its current batch
+	wg.Go(func() { releaseMemory(bgCtx, store, log) })
 	var ewg, hwg sync.WaitGroup
 	hooksCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
 	stops = append(stops, func() {
 		// Drain in data-flow order: recorder, then fences, then webhooks.
 		rec.Close()
+		stopBackground()
 		wg.Wait()
 		engine.Close()
 		ewg.Wait()
@@ -243,11 +254,16 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	ewg.Go(func() { engine.Run(ctx) })
 	hwg.Go(func() { hooks.Run(hooksCtx) })
 
+	// Imports (the CLI over the control socket, admin uploads) append to
+	// the store in large batches, past the recorder and the fence engine
+	// (history fires no events), and update device state through the tracker.
+	imports := importer.New(store, importer.Options{Observe: tracker.Observe, Live: live})
+
 	apiServer := api.New(api.Deps{
 		Store: store, Devices: store, Accounts: accounts, Policy: policy, Live: live, Version: version, Log: log,
 		Gatherer: reg, MQTT: mqttWS, Frontend: frontend.Handler(),
 		Recorder: rec, Secrets: secrets, Commands: store, Publisher: publisher,
-		Events: engine, Fences: store, EventStore: store,
+		Events: engine, Fences: store, EventStore: store, Retention: keeper, Importer: imports,
 		Sessions: store, TileURL: cfg.TileURL, TileAttribution: cfg.TileAttribution, EventTopic: eventTopic,
 	})
 	httpLn, err := net.Listen("tcp", cfg.HTTP)
@@ -268,7 +284,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		return fmt.Errorf("restrict control socket: %w", err)
 	}
 	ctlSrv := &http.Server{Handler: api.Control(api.ControlDeps{
-		Accounts: accounts, Secrets: secrets, Policy: policy, Events: engine, Store: store, Log: log,
+		Accounts: accounts, Secrets: secrets, Policy: policy, Events: engine, Store: store, Log: log, Retention: keeper,
+		History: store, Version: version, Importer: imports,
 	}), ReadHeaderTimeout: 10 * time.Second}
 	stops = append(stops, serveHTTP(ctlSrv, ctlLn, func() {}, log))
 

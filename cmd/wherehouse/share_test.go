@@ -131,9 +131,13 @@ func TestSharing(t *testing.T) {
 			t.Errorf("dave sees alice: %v", l)
 		}
 	}
-	// History needs --history.
-	if code, _ := s.get("bob", "bob-pass-123", "/api/0/locations?user=alice&device=phone"); code != http.StatusForbidden {
-		t.Errorf("bob reading alice's history without --history: %d", code)
+	// History needs --history: without it, no points (an empty answer, as
+	// the Recorder gives for a device without data), and exports are 403.
+	if r := s.locations("bob", "bob-pass-123", "alice", "phone"); r.Count != 0 || len(r.Data) != 0 {
+		t.Errorf("bob reading alice's history without --history: %d points", r.Count)
+	}
+	if code, _ := s.get("bob", "bob-pass-123", "/api/0/locations?user=alice&device=phone&format=gpx"); code != http.StatusForbidden {
+		t.Errorf("bob exporting alice's history without --history: %d", code)
 	}
 	runCLI(t, "", "share", "alice", "carol", "--history", "--precision", "5000", "--data", dir)
 	r := s.locations("carol", "carol-pass-123", "alice", "phone")
@@ -220,6 +224,15 @@ func TestSharing(t *testing.T) {
 		t.Errorf("bob sharing alice's data: %s, want 403", resp.Status)
 	}
 	resp.Body.Close()
+	// A share of one device lists only that device.
+	s.addUser("erin", "erin-pass-123")
+	publish(t, alice, "owntracks/alice/tablet", 1, false, location(1, 2, time.Now().Unix(), "at"))
+	runCLI(t, "", "share", "alice", "erin", "--device", "tablet", "--data", dir)
+	eventually(t, "erin lists alice's tablet only", func() bool {
+		var devs struct{ Results []string }
+		s.getJSON("erin", "erin-pass-123", "/api/0/list?user=alice", &devs)
+		return strings.Join(devs.Results, ",") == "tablet"
+	})
 }
 
 // assertCoarse fails if a location shows alice's exact position or the

@@ -26,6 +26,7 @@ func runUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	data := fs.String("data", DefaultData, "data directory")
 	admin := fs.Bool("admin", false, "with add: the user administers the server and sees everyone")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input (first line) instead of prompting")
+	dataToo := fs.Bool("data-too", false, "with del: also delete everything stored about the user: history, devices, fence events, shares, group memberships, fences, webhooks, device secrets, retention policy")
 	// Allow the name before the flags: "user add alice --admin".
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -72,10 +73,29 @@ func runUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		fmt.Fprintf(stdout, "password of %s changed\n", name)
 	case "del", "delete", "rm":
-		if err := admins.Delete(ctx, name); err != nil {
-			return notFoundHint(err, name)
+		if !*dataToo {
+			if err := admins.Delete(ctx, name); err != nil {
+				return notFoundHint(err, name)
+			}
+			fmt.Fprintf(stdout, "user %s deleted (their stored data is kept; delete it with: wherehouse delete --user %s --all)\n", name, name)
+			break
 		}
-		fmt.Fprintf(stdout, "user %s deleted (their stored data is kept)\n", name)
+		// The data first: if that fails, the account is still there to retry with.
+		n, err := admins.DeleteUserData(ctx, name, true)
+		if err != nil {
+			return err
+		}
+		err = admins.Delete(ctx, name)
+		switch {
+		case errors.Is(err, storage.ErrNotFound) && n.Total() == 0:
+			return notFoundHint(err, name)
+		case errors.Is(err, storage.ErrNotFound):
+			fmt.Fprintf(stdout, "no account %s, but its data: %s\n", name, describeDeleted(n))
+		case err != nil:
+			return err
+		default:
+			fmt.Fprintf(stdout, "user %s deleted with their data: %s\n", name, describeDeleted(n))
+		}
 	case "list", "ls":
 		users, err := admins.List(ctx)
 		if err != nil {

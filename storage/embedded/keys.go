@@ -15,6 +15,8 @@ import (
 //	meta/schema                      -> uint64 schema version
 //	hist/<user>/<device>/loc/<key>   -> location records
 //	hist/<user>/<device>/msg/<key>   -> every other message type
+//	hist/<user>/<device>/hid/<key>   -> hidden location records: kept, but
+//	                                    outside loc, so no read of loc sees them
 //
 // <key> is tst (8 bytes, big endian) followed by an 8-byte FNV-1a hash of
 // _type and payload, so a device's records sort by fix time, the same message
@@ -43,6 +45,7 @@ var (
 	bucketHist = []byte("hist")
 	bucketLoc  = []byte("loc")
 	bucketMsg  = []byte("msg")
+	bucketHid  = []byte("hid")
 	keySchema  = []byte("schema")
 
 	bucketFenceState = []byte("fstate")
@@ -66,6 +69,10 @@ const (
 	prefixWebhook = "webhook:" // webhook:<id> -> JSON storage.Webhook
 	prefixSession = "session:" // session:<sha256 hex> -> JSON storage.Session, with a TTL
 )
+
+// prefixPolicy keys retention policies in state.db: retention:<user> ->
+// JSON storage.RetentionPolicy (none: keep everything).
+const prefixPolicy = "retention:"
 
 const (
 	keyLen        = 16
@@ -161,7 +168,7 @@ var errCorrupt = errors.New("corrupt record")
 // decodeValue fills m from a stored value, copying every byte out of v
 // (bbolt memory is only valid inside its transaction).
 func decodeValue(v []byte, m *storage.Message) error {
-	var r recordReader
+	r := recordReader{arena: make([]byte, 0, len(v))} // one record: no shared block
 	return r.decode(v, m)
 }
 
@@ -222,11 +229,21 @@ func readBytes(v []byte) ([]byte, []byte, error) {
 	return v[n : n+int(l)], v[n+int(l):], nil
 }
 
-// samePayload reports whether a stored value holds exactly m's type and payload.
+// samePayload reports whether a stored value holds exactly m's type and
+// payload. It compares in place, copying nothing: it runs for every
+// duplicate (a redelivery, a message imported again).
 func samePayload(v []byte, m *storage.Message) bool {
-	var got storage.Message
-	if decodeValue(v, &got) != nil {
+	if len(v) < 17 || v[0] != valueVersion {
 		return false
 	}
-	return got.Type == m.Type && bytes.Equal(got.Payload, m.Payload)
+	_, n := binary.Uvarint(v[17:])
+	if n <= 0 {
+		return false
+	}
+	_, rest, err := readBytes(v[17+n:]) // topic
+	if err != nil {
+		return false
+	}
+	typ, payload, err := readBytes(rest)
+	return err == nil && string(typ) == m.Type && bytes.Equal(payload, m.Payload)
 }

@@ -41,6 +41,8 @@ func (r *lastRecord) message(user, device string) storage.Message {
 
 // updateLast replaces last positions that msgs (keyed user/device) are newer than.
 func (s *Store) updateLast(newest map[string]*storage.Message) error {
+	s.lastMu.Lock()
+	defer s.lastMu.Unlock()
 	err := s.state.Update(func(tx *buntdb.Tx) error {
 		for _, m := range newest {
 			key := lastKey(m.User, m.Device)
@@ -71,7 +73,8 @@ func (s *Store) updateLast(newest map[string]*storage.Message) error {
 
 // reconcileLast makes state.db's last positions agree with history: the
 // newest location of each device is one cursor step, so this is cheap even
-// for years of data. It repairs what a crash between the two files left.
+// for years of data. It repairs what a crash between the two files left,
+// a deletion whose last position was not recomputed yet included.
 func (s *Store) reconcileLast(ctx context.Context) error {
 	newest := make(map[string]*storage.Message)
 	err := s.hist.View(func(tx *bolt.Tx) error {
@@ -82,16 +85,11 @@ func (s *Store) reconcileLast(ctx context.Context) error {
 				if lb == nil {
 					return nil
 				}
-				k, v := lb.Cursor().Last()
-				if k == nil {
-					return nil
+				m, err := newestLocation(lb, string(user), string(device))
+				if m != nil {
+					newest[m.User+"/"+m.Device] = m
 				}
-				m := &storage.Message{User: string(user), Device: string(device), TST: keyTST(k)}
-				if err := decodeValue(v, m); err != nil {
-					return fmt.Errorf("read last record of %s/%s: %w", user, device, err)
-				}
-				newest[m.User+"/"+m.Device] = m
-				return nil
+				return err
 			})
 		})
 	})
@@ -101,7 +99,7 @@ func (s *Store) reconcileLast(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.updateLast(newest)
+	return s.resetLast(newest)
 }
 
 // LastLocations returns the newest location per device.

@@ -28,11 +28,17 @@ func (s *Store) Append(ctx context.Context, msgs []storage.Message) ([]bool, err
 	err := s.hist.Update(func(tx *bolt.Tx) error {
 		hist := tx.Bucket(bucketHist)
 		buckets := make(map[string]*bolt.Bucket)
+		hidden := make(map[[2]string]*bolt.Bucket) // user, device -> its hid bucket, nil if none
 		for i := range msgs {
 			m := &msgs[i]
 			kind := bucketMsg
 			if m.IsLocation() {
 				kind = bucketLoc
+				// A hidden location sent again stays hidden (and single).
+				if isHidden(hist, hidden, m) {
+					dup[i] = true
+					continue
+				}
 			}
 			id := m.User + "/" + m.Device + "/" + string(kind)
 			b := buckets[id]

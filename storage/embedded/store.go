@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/tidwall/buntdb"
@@ -32,6 +33,11 @@ type Store struct {
 	hist  *bolt.DB
 	state *buntdb.DB
 	log   *slog.Logger
+
+	// lastMu orders the read-then-write updates of last positions, so a
+	// recomputation after a deletion cannot overwrite a newer position
+	// that an Append wrote meanwhile.
+	lastMu sync.Mutex
 }
 
 var _ storage.Store = (*Store)(nil)

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"LocationsLargeRange", testLargeRange},
 		{"AppendCopiesInput", testAppendCopiesInput},
 		{"WriteDuringWalk", testWriteDuringWalk},
+		{"AllMessages", testAllMessages},
 		{"LastLocations", testLastLocations},
 		{"LastLocationsFilter", testLastFilter},
 		{"LastLocationsEmpty", testLastEmpty},
@@ -61,6 +62,16 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"FencesCancelledContext", testFencesCancelledContext},
 		{"Sessions", testSessions},
 		{"SessionsExpire", testSessionsExpire},
+		{"DeleteRange", testDeleteRange},
+		{"DeleteRangeLast", testDeleteRangeLast},
+		{"DeleteRangeLarge", testDeleteRangeLarge},
+		{"DeleteLocations", testDeleteLocations},
+		{"HideLocations", testHideLocations},
+		{"DeleteDevice", testDeleteDevice},
+		{"DeleteUserData", testDeleteUserData},
+		{"ThinLocations", testThinLocations},
+		{"RetentionPolicies", testRetentionPolicies},
+		{"RetentionCancelledContext", testRetentionCancelledContext},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newStore)
