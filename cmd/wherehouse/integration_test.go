@@ -237,9 +237,13 @@ func TestDenials(t *testing.T) {
 	if r.Count != 1 || r.Data[0]["lat"] != 10.0 {
 		t.Errorf("bob's phone = %+v, want only bob's own point", r)
 	}
-	// HTTP: alice cannot read bob.
-	if code, _ := s.get("alice", "alice-pass-1", "/api/0/locations?user=bob&device=phone"); code != http.StatusForbidden {
-		t.Errorf("alice reading bob's locations = %d, want 403", code)
+	// HTTP: alice cannot read bob: no points (as for a device without
+	// data, like the Recorder), and 403 for a download.
+	if r := s.locations("alice", "alice-pass-1", "bob", "phone"); r.Count != 0 || len(r.Data) != 0 {
+		t.Errorf("alice reading bob's locations: %+v, want none", r)
+	}
+	if code, _ := s.get("alice", "alice-pass-1", "/api/0/locations?user=bob&device=phone&format=csv"); code != http.StatusForbidden {
+		t.Errorf("alice downloading bob's locations = %d, want 403", code)
 	}
 	var last []map[string]any
 	s.getJSON("alice", "alice-pass-1", "/api/0/last", &last)
