@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -100,19 +99,6 @@ func FuzzRecLine(f *testing.F) {
 func FuzzTakeout(f *testing.F) {
 	seeds(f, "Records.json", "Timeline.json", "location-history.json")
 	f.Fuzz(func(t *testing.T, input []byte) {
-		done := make(chan struct{})
-		go func() {
-			select {
-			case <-done:
-			case <-time.After(2 * time.Second):
-				buf := make([]byte, 1<<20)
-				n := runtime.Stack(buf, true)
-				os.WriteFile("/tmp/hangstack.txt", buf[:n], 0o644)
-				os.WriteFile("/tmp/hanginput.bin", input, 0o644)
-				panic("hang")
-			}
-		}()
 		fuzzImport(t, FormatTakeout, input)
-		close(done)
 	})
 }

@@ -26,7 +26,7 @@ func readGPX(r *run, br *bufio.Reader) error {
 		hasTST bool
 		bad    string // why the point is skipped
 		reason string // and the reason's name
-		seen   bool // a <gpx> element
+		seen   bool   // a <gpx> element
 	)
 	for {
 		tok, err := dec.Token()

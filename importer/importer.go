@@ -108,6 +108,12 @@ type Options struct {
 	// Live, when set, is told a device's newest imported location when it
 	// becomes the device's last position, so open maps move at once.
 	Live *recorder.Live
+	// Imported, when set, is told after each batch the newest tst per
+	// user/device of the messages the fence engine evaluates, so the
+	// engine moves its watermarks past them and imported history never
+	// fires events (events.Engine.SkipImported, events.SkipImportedInStore).
+	// An error stops the import like a store error.
+	Imported func(ctx context.Context, newest map[[2]string]int64) error
 }
 
 // Importer stores what sources hold. It is safe for concurrent use; each
@@ -210,17 +216,19 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, src Source, opts Ru
 	if opts.Examples == 0 {
 		opts.Examples = DefaultExamples
 	}
-	var err error
-	if src.Format, err = NormalizeFormat(src.Format); err != nil {
-		return Summary{}, err
-	}
-	// Errors before the import begins name the source like those after.
-	fail := func(err error) (Summary, error) { return Summary{Files: 1}, fmt.Errorf("%s: %w", src.Name, err) }
 	if src.Name == "" {
 		src.Name = "input"
 	}
+	// Errors before the import begins name the source like those after.
+	fail := func(err error) (Summary, error) { return Summary{Files: 1}, fmt.Errorf("%s: %w", src.Name, err) }
+	var err error
+	if src.Format, err = NormalizeFormat(src.Format); err != nil {
+		return fail(err)
+	}
 	src.User, src.Device = strings.ToLower(src.User), strings.ToLower(src.Device)
-	cr := &countingReader{r: r}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cr := &countingReader{r: r, ctx: ctx}
 	br := bufio.NewReaderSize(cr, readBuffer)
 	if src.Format == "" {
 		head, _ := br.Peek(sniffSize)
@@ -233,8 +241,6 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, src Source, opts Ru
 		return fail(inputError("%s holds no user or device: say whose data it is with --user and --device", describe(src.Format)))
 	}
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	run := newRun(ctx, cancel, im, src, cr, opts)
 	werr := make(chan error, 1)
 	go func() { werr <- run.write() }()
@@ -287,13 +293,19 @@ var parsers = map[string]func(*run, *bufio.Reader) error{
 	FormatLast:      readLast,
 }
 
-// countingReader counts the bytes read through it, for progress.
+// countingReader counts the bytes read through it, for progress, and
+// stops reading once ctx ends (a parser skipping line after line would
+// otherwise read on).
 type countingReader struct {
-	r io.Reader
-	n atomic.Int64
+	r   io.Reader
+	ctx context.Context
+	n   atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err

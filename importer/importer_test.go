@@ -89,6 +89,9 @@ func TestFormats(t *testing.T) {
 			map[string]int64{recorder.ReasonJSON: 1, importer.ReasonLine: 1}, `"tzname":"Europe/Berlin"`},
 		{"walk.jsonl", importer.Source{User: "alice", Device: "phone"}, 5, 3,
 			map[string]int64{recorder.ReasonJSON: 1, recorder.ReasonField: 1}, `"tst":1780299750`},
+		{"locations-answer.json", importer.Source{User: "alice", Device: "phone"}, 2, 2,
+			map[string]int64{recorder.ReasonField: 1, recorder.ReasonJSON: 1},
+			`{"_type":"location","tid":"ph","tst":1714550400,"lat":52.520007,"lon":13.404954,"acc":12,"batt":81}`},
 		{"capture.txt", importer.Source{Format: "owntracks"}, 4, 0,
 			map[string]int64{recorder.ReasonTopic: 1}, ""},
 		{"track.gpx", importer.Source{User: "alice", Device: "phone"}, 4, 4,
@@ -256,5 +259,23 @@ func TestSummaryJSON(t *testing.T) {
 	want := `{"files":1,"bytes":0,"messages":3,"new":2,"existing":1,"skipped":1,"skips":[{"reason":"json","count":1,"detail":"d","where":["f:1"]}]}`
 	if string(b) != want {
 		t.Errorf("got %s\nwant %s", b, want)
+	}
+}
+
+// TestImportedHook checks what the fence engine is told after a batch:
+// the newest tst of the messages it evaluates, per device.
+func TestImportedHook(t *testing.T) {
+	store := openStore(t)
+	got := map[[2]string]int64{}
+	im := importer.New(store, importer.Options{Batch: 2, Imported: func(_ context.Context, newest map[[2]string]int64) error {
+		for k, tst := range newest {
+			got[k] = max(got[k], tst)
+		}
+		return nil
+	}})
+	importFile(t, im, "capture.txt", importer.Source{})
+	want := map[[2]string]int64{{"alice", "pixel7"}: 1714550420, {"bob", "iphone"}: 1714550430}
+	if len(got) != len(want) || got[[2]string{"alice", "pixel7"}] != 1714550420 || got[[2]string{"bob", "iphone"}] != 1714550430 {
+		t.Errorf("Imported got %v, want %v", got, want)
 	}
 }

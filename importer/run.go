@@ -25,6 +25,7 @@ type run struct {
 	opts RunOptions
 
 	base     string // owntracks/<user>/<device>, "" without an owner
+	byRecord bool   // positions are records of a JSON array, not lines
 	fallback int64  // arrival (UNIX s) of messages with no time: the last tst seen
 	scratch  []byte // payloads being built
 	cur      *batch
@@ -149,7 +150,9 @@ func (r *run) skip(pos int, reason, format string, args ...any) {
 func (r *run) where(pos int) string {
 	switch r.src.Format {
 	case FormatRec, FormatOwnTracks, FormatGPX, FormatCard, FormatWaypoints, FormatLast:
-		return r.src.Name + ":" + strconv.Itoa(pos)
+		if !r.byRecord {
+			return r.src.Name + ":" + strconv.Itoa(pos)
+		}
 	}
 	return r.src.Name + "#" + strconv.Itoa(pos)
 }
@@ -223,6 +226,15 @@ func (r *run) commit(b *batch) error {
 	r.added.Add(n)
 	r.existing.Add(int64(len(dup)) - n)
 	ctx := context.WithoutCancel(r.ctx)
+	if r.im.opts.Imported != nil {
+		// Messages already stored count too: a crash between their
+		// commit and this call is made good by importing again.
+		if newest := evaluated(b.msgs); len(newest) > 0 {
+			if err := r.im.opts.Imported(ctx, newest); err != nil {
+				return err
+			}
+		}
+	}
 	if r.im.opts.Observe != nil {
 		if obs := observed(b.msgs); len(obs) > 0 {
 			r.im.opts.Observe(ctx, obs)
@@ -235,6 +247,22 @@ func (r *run) commit(b *batch) error {
 		r.opts.Progress(r.progress())
 	}
 	return nil
+}
+
+// evaluated is the newest tst per device of the messages the fence engine
+// evaluates (events.Engine.Observe).
+func evaluated(msgs []storage.Message) map[[2]string]int64 {
+	newest := map[[2]string]int64{}
+	for i := range msgs {
+		switch m := &msgs[i]; m.Type {
+		case "location", "transition", "waypoint", "waypoints":
+			k := [2]string{m.User, m.Device}
+			if tst, ok := newest[k]; !ok || m.TST > tst {
+				newest[k] = m.TST
+			}
+		}
+	}
+	return newest
 }
 
 // observed picks the messages of a batch that can change device state:

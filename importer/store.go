@@ -3,6 +3,7 @@ package importer
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -246,11 +247,16 @@ func readCard(r *run, br *bufio.Reader) error {
 }
 
 // readWaypoints reads a waypoints/ .otrw file: the device's last
-// "waypoints" message, pretty-printed.
+// "waypoints" message, pretty-printed by the Recorder. It is compacted back
+// (as the app sent it, and as an export's .rec line has it).
 func readWaypoints(r *run, br *bufio.Reader) error {
 	b, ok, err := readWhole(r, br)
 	if !ok {
 		return err
+	}
+	var compact bytes.Buffer
+	if json.Compact(&compact, b) == nil {
+		b = compact.Bytes()
 	}
 	return r.message(r.base+"/waypoints", b, r.modTime(), 1)
 }

@@ -231,4 +231,3 @@ func (r *run) googlePoint(point string, at gjson.Result, n int) error {
 	}
 	return r.emitFix(&f, n)
 }
-

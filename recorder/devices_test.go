@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -312,5 +313,41 @@ func TestDeviceTrackerObserver(t *testing.T) {
 	d := device(t, store, "alice", "phone")
 	if d.Online || d.TID != "ap" || d.Transport != "mqtt" || len(d.Card) == 0 {
 		t.Errorf("alice/phone = %+v; want offline, tid ap, transport mqtt, a card", d)
+	}
+}
+
+// TestDeviceTrackerImport checks that imported history (often older than
+// what the device sent since) changes device state only where it is newer,
+// or where the device has no card or regions yet.
+func TestDeviceTrackerImport(t *testing.T) {
+	const (
+		card    = `{"_type":"card","name":"Old","tid":"ol"}`
+		regions = `{"_type":"waypoints","waypoints":[{"_type":"waypoint","desc":"Home","lat":52,"lon":13,"rad":50,"tst":1}]}`
+	)
+	store := openStore(t)
+	tr := recorder.NewDeviceTracker(store, discard)
+	tr.Observe(t.Context(), []storage.Message{msg(t, "owntracks/alice/phone", loc2, 9000, "mqtt")})
+	tr.Observe(t.Context(), []storage.Message{
+		msg(t, "owntracks/alice/phone", lwt, 5000, recorder.TransportImport),
+		msg(t, "owntracks/alice/phone", loc1, 6000, recorder.TransportImport),
+		msg(t, "owntracks/alice/phone/info", card, 7000, recorder.TransportImport),
+		msg(t, "owntracks/alice/phone/waypoints", regions, 7000, recorder.TransportImport),
+	})
+	d := device(t, store, "alice", "phone")
+	if !d.Online || d.Transport != "mqtt" || d.LastSeen != 9000 || d.TID != "aq" {
+		t.Errorf("older imported history changed the live state: %+v", d)
+	}
+	if !strings.Contains(string(d.Card), `"Old"`) || d.Waypoints == nil {
+		t.Errorf("a device without card and regions did not take the imported ones: %+v", d)
+	}
+	// Newer than anything seen: it counts like live data.
+	tr.Observe(t.Context(), []storage.Message{msg(t, "owntracks/alice/phone", lwt, 10000, recorder.TransportImport)})
+	if d := device(t, store, "alice", "phone"); d.Online || d.Transport != recorder.TransportImport || d.LastSeen != 10000 {
+		t.Errorf("a newer imported Last Will: %+v", d)
+	}
+	// An older card does not replace the device's card.
+	tr.Observe(t.Context(), []storage.Message{msg(t, "owntracks/alice/phone/info", `{"_type":"card","name":"Older"}`, 8000, recorder.TransportImport)})
+	if d := device(t, store, "alice", "phone"); !strings.Contains(string(d.Card), `"Old"`) {
+		t.Errorf("an older imported card replaced the card: %s", d.Card)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/wherehouse/wherehouse/events"
 	"github.com/wherehouse/wherehouse/importer"
 	"github.com/wherehouse/wherehouse/recorder"
 	"github.com/wherehouse/wherehouse/storage"
@@ -96,7 +97,12 @@ func openImport(ctx context.Context, dataDir string) (importTarget, func() error
 		return nil, nil, err
 	}
 	tracker := recorder.NewDeviceTracker(store, log)
-	return importer.New(store, importer.Options{Observe: tracker.Observe}), store.Close, nil
+	return importer.New(store, importer.Options{
+		Observe: tracker.Observe,
+		Imported: func(ctx context.Context, newest map[[2]string]int64) error {
+			return events.SkipImportedInStore(ctx, store, newest)
+		},
+	}), store.Close, nil
 }
 
 // importAll imports the items in order. A file that is not what it
@@ -199,7 +205,7 @@ func (pl *progressLine) update(p importer.Progress) {
 		return
 	}
 	pl.last = time.Now()
-	pl.draw(pl.doneBytes+p.Bytes, pl.doneMsgs+p.Messages)
+	pl.draw(pl.doneBytes+p.Bytes, pl.doneMsgs+p.Messages, false)
 }
 
 // fileDone adds a finished file's counts.
@@ -210,14 +216,17 @@ func (pl *progressLine) fileDone(s importer.Summary) {
 	pl.doneMsgs += s.Messages
 }
 
-func (pl *progressLine) draw(bytes, msgs int64) {
-	elapsed := time.Since(pl.start).Seconds()
+func (pl *progressLine) draw(bytes, msgs int64, final bool) {
+	took := time.Since(pl.start)
+	elapsed := took.Seconds()
 	line := mib(bytes)
 	if pl.total > 0 {
 		line += fmt.Sprintf(" of %s (%d%%)", mib(pl.total), min(100, bytes*100/max(1, pl.total)))
 	}
 	line += fmt.Sprintf(", %d messages", msgs)
-	if elapsed > 0.5 {
+	if final {
+		line += fmt.Sprintf(", %.0f/s, took %s", float64(msgs)/elapsed, took.Round(100*time.Millisecond))
+	} else if elapsed > 0.5 {
 		line += fmt.Sprintf(", %.0f/s", float64(msgs)/elapsed)
 		if pl.total > 0 && bytes > 0 && bytes < pl.total {
 			eta := time.Duration(float64(pl.total-bytes) / (float64(bytes) / elapsed) * float64(time.Second))
@@ -246,7 +255,7 @@ func (pl *progressLine) finish() {
 	}
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
-	pl.draw(pl.doneBytes, pl.doneMsgs)
+	pl.draw(pl.doneBytes, pl.doneMsgs, true)
 	fmt.Fprintln(pl.w)
 }
 

@@ -257,7 +257,13 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	// Imports (the CLI over the control socket, admin uploads) append to
 	// the store in large batches, past the recorder and the fence engine
 	// (history fires no events), and update device state through the tracker.
-	imports := importer.New(store, importer.Options{Observe: tracker.Observe, Live: live})
+	imports := importer.New(store, importer.Options{Observe: tracker.Observe, Live: live,
+		Imported: func(_ context.Context, newest map[[2]string]int64) error {
+			for k, tst := range newest {
+				engine.SkipImported(k[0], k[1], tst)
+			}
+			return nil
+		}})
 
 	apiServer := api.New(api.Deps{
 		Store: store, Devices: store, Accounts: accounts, Policy: policy, Live: live, Version: version, Log: log,

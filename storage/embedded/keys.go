@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"hash/fnv"
 	"math"
 
 	"github.com/wherehouse/wherehouse/storage"
@@ -140,18 +139,35 @@ func logPrefix(webhook string) []byte { return append([]byte(webhook), 0) }
 
 func logKey(d *storage.Delivery) []byte { return timeIDKey(logPrefix(d.Webhook), d.Finished, d.ID) }
 
+// messageHash is FNV-1a 64 (hash/fnv's New64a) of type, a 0 byte and the
+// payload, computed inline: it runs for every message stored, and the
+// hash.Hash allocated per call showed in imports.
 func messageHash(m *storage.Message) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(m.Type))
-	h.Write([]byte{0})
-	h.Write(m.Payload)
-	return h.Sum64()
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(m.Type); i++ {
+		h = (h ^ uint64(m.Type[i])) * prime
+	}
+	h *= prime // the 0 separator: h ^ 0 == h
+	for _, c := range m.Payload {
+		h = (h ^ uint64(c)) * prime
+	}
+	return h
 }
 
 // encodeValue lays a record out as: version, lat, lon (float64 bits),
 // uvarint received-ms, uvarint-prefixed topic and type, then the payload.
 func encodeValue(m *storage.Message) []byte {
-	b := make([]byte, 0, 17+2*binary.MaxVarintLen64+len(m.Topic)+len(m.Type)+len(m.Payload)+4)
+	return appendValue(make([]byte, 0, valueSize(m)), m)
+}
+
+// valueSize is at most the length of m's encoded value.
+func valueSize(m *storage.Message) int {
+	return 17 + 2*binary.MaxVarintLen64 + len(m.Topic) + len(m.Type) + len(m.Payload) + 4
+}
+
+// appendValue appends m's encoded value to b.
+func appendValue(b []byte, m *storage.Message) []byte {
 	b = append(b, valueVersion)
 	b = binary.BigEndian.AppendUint64(b, math.Float64bits(m.Lat))
 	b = binary.BigEndian.AppendUint64(b, math.Float64bits(m.Lon))

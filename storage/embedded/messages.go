@@ -27,7 +27,14 @@ func (s *Store) Append(ctx context.Context, msgs []storage.Message) ([]bool, err
 	newest := make(map[string]*storage.Message)
 	err := s.hist.Update(func(tx *bolt.Tx) error {
 		hist := tx.Bucket(bucketHist)
-		buckets := make(map[string]*bolt.Bucket)
+		buckets := make(map[string]*appendBucket)
+		// Values live in one block per transaction (bbolt keeps them
+		// until the commit), not one allocation each.
+		size := 0
+		for i := range msgs {
+			size += valueSize(&msgs[i])
+		}
+		values := make([]byte, 0, size)
 		hidden := make(map[[2]string]*bolt.Bucket) // user, device -> its hid bucket, nil if none
 		for i := range msgs {
 			m := &msgs[i]
@@ -41,16 +48,20 @@ func (s *Store) Append(ctx context.Context, msgs []storage.Message) ([]bool, err
 				}
 			}
 			id := m.User + "/" + m.Device + "/" + string(kind)
-			b := buckets[id]
-			if b == nil {
-				var err error
-				if b, err = deviceBucket(hist, m.User, m.Device, kind); err != nil {
+			ab := buckets[id]
+			if ab == nil {
+				b, err := deviceBucket(hist, m.User, m.Device, kind)
+				if err != nil {
 					return err
 				}
 				b.FillPercent = 0.9 // keys mostly arrive in ascending tst order
-				buckets[id] = b
+				ab = &appendBucket{b: b}
+				if k, _ := b.Cursor().Last(); k != nil {
+					ab.last = bytes.Clone(k)
+				}
+				buckets[id] = ab
 			}
-			stored, err := putOnce(b, m)
+			stored, err := ab.putOnce(m, &values)
 			if err != nil {
 				return err
 			}
@@ -101,6 +112,44 @@ func putOnce(b *bolt.Bucket, m *storage.Message) (bool, error) {
 		if v == nil {
 			if err := b.Put(k, encodeValue(m)); err != nil {
 				return false, fmt.Errorf("put record: %w", err)
+			}
+			return true, nil
+		}
+		if samePayload(v, m) {
+			return false, nil
+		}
+		h++
+	}
+	return false, fmt.Errorf("too many hash collisions at tst %d", m.TST)
+}
+
+// appendBucket is a device's loc or msg bucket during one Append, with
+// its greatest key: a record past that cannot be there yet, so it is put
+// without a lookup. Fixes arrive mostly in tst order, live and imported.
+type appendBucket struct {
+	b    *bolt.Bucket
+	last []byte // nil while the bucket is empty
+}
+
+// putOnce is putOnce for Append: it skips the lookup past the last key and
+// encodes the value into *values.
+func (ab *appendBucket) putOnce(m *storage.Message, values *[]byte) (bool, error) {
+	h := messageHash(m)
+	for range 16 {
+		k := recordKey(m.TST, h)
+		past := ab.last == nil || bytes.Compare(k, ab.last) > 0
+		var v []byte
+		if !past {
+			v = ab.b.Get(k)
+		}
+		if v == nil {
+			start := len(*values)
+			*values = appendValue(*values, m)
+			if err := ab.b.Put(k, (*values)[start:len(*values):len(*values)]); err != nil {
+				return false, fmt.Errorf("put record: %w", err)
+			}
+			if past {
+				ab.last = k
 			}
 			return true, nil
 		}
