@@ -10,6 +10,7 @@ import {
   showError, toUnix,
 } from './ui.js';
 
+const LIST_MS = 250; // at most this often the people list is redrawn during live updates
 const STALE_SECS = 3600; // no fix for longer than this: "stale"
 const TICK_MS = 30000; // keeps "3 min ago" true
 const DEVICES_REFRESH_MS = 30000; // online/offline without a new fix; missed frames
@@ -180,10 +181,28 @@ export function createLive(map, hooks) {
     el.dataset.status = statusOf(d, Date.now() / 1000);
   }
 
+  // The list is redrawn at most four times a second: with hundreds of
+  // people moving, redrawing it every frame costs more than the map.
+  let listAt = 0;
+  let listTimer = 0;
+  function drawListSoon() {
+    const now = performance.now();
+    if (now - listAt >= LIST_MS) {
+      listAt = now;
+      drawList();
+    } else if (!listTimer) {
+      listTimer = setTimeout(() => {
+        listTimer = 0;
+        listAt = performance.now();
+        drawList();
+      }, LIST_MS - (now - listAt));
+    }
+  }
+
   function applyPending() {
     for (const loc of pending.values()) applyLoc(loc);
     pending.clear();
-    drawList();
+    drawListSoon();
     if (!fitted && shown && markerCount()) fitAll();
   }
 
