@@ -303,20 +303,13 @@ func appendXMLText(dst []byte, s string) []byte {
 // payloadNumber returns the top-level member key of payload if it is a
 // finite number.
 func payloadNumber(payload []byte, key string) (float64, bool) {
-	it := newMemberIter(payload)
-	for {
-		k, escaped, val, ok := it.next()
-		if !ok {
-			return 0, false
-		}
-		if escaped {
-			k = unescapeKey(k)
-		}
+	for k, val := range members(payload) {
 		if string(k) == key {
 			f, err := strconv.ParseFloat(string(val), 64)
 			return f, err == nil
 		}
 	}
+	return 0, false
 }
 
 // appendBareStamp is stamper.append without the quotes.

@@ -262,15 +262,7 @@ func (st *stamper) appendFeature(dst []byte, m *storage.Message) []byte {
 	dst = st.append(dst, m.TST, 'T', true)
 	// One pass over the payload's top-level members, copying values as
 	// written (a JSON parser would also decode every number).
-	it := newMemberIter(m.Payload)
-	for {
-		key, escaped, val, ok := it.next()
-		if !ok {
-			break
-		}
-		if escaped {
-			key = unescapeKey(key)
-		}
+	for key, val := range members(m.Payload) {
 		switch string(key) {
 		case "tid", "vel", "acc", "alt", "batt":
 			dst = append(dst, ',', '"')

@@ -117,15 +117,7 @@ func newPOIWriter() *poiWriter {
 
 func (w *poiWriter) add(m *storage.Message) {
 	var poi, addr []byte
-	it := newMemberIter(m.Payload)
-	for {
-		key, escaped, val, ok := it.next()
-		if !ok {
-			break
-		}
-		if escaped {
-			key = unescapeKey(key)
-		}
+	for key, val := range members(m.Payload) {
 		switch string(key) {
 		case "poi":
 			poi = val

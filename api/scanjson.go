@@ -1,5 +1,7 @@
 package api
 
+import "iter"
+
 import "encoding/json"
 
 // memberIter walks the top-level members of a JSON object without decoding
@@ -8,6 +10,26 @@ import "encoding/json"
 type memberIter struct {
 	p []byte
 	i int
+}
+
+// members iterates over the top-level members of the JSON object p: keys
+// unescaped, values as written.
+func members(p []byte) iter.Seq2[[]byte, []byte] {
+	return func(yield func(key, val []byte) bool) {
+		it := newMemberIter(p)
+		for {
+			key, escaped, val, ok := it.next()
+			if !ok {
+				return
+			}
+			if escaped {
+				key = unescapeKey(key)
+			}
+			if !yield(key, val) {
+				return
+			}
+		}
+	}
 }
 
 func newMemberIter(p []byte) memberIter {
