@@ -97,18 +97,7 @@ func (s *Server) wsEvents(c *echo.Context) error {
 	defer conn.Close()
 	updates, stop := s.Events.Hub().Subscribe()
 	defer stop()
-	closed := make(chan struct{})
-	go func() { // reader: answers pings, notices the close
-		defer close(closed)
-		conn.SetReadLimit(4096)
-		conn.SetReadDeadline(time.Now().Add(wsPongWait))
-		conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wsPongWait)) })
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
+	client := wsRead(conn) // nothing to ask: only its close matters
 	ping := time.NewTicker(wsPingPeriod)
 	defer ping.Stop()
 	ctx := c.Request().Context()
@@ -132,17 +121,17 @@ func (s *Server) wsEvents(c *echo.Context) error {
 				return nil
 			}
 		case <-ping.C:
-			conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+			if wsPing(conn) != nil {
 				return nil
 			}
-		case <-closed:
-			return nil
+		case _, ok := <-client:
+			if !ok {
+				return nil
+			}
 		case <-ctx.Done():
 			return nil
 		case <-s.quit:
-			conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+			wsGoingAway(conn)
 			return nil
 		}
 	}

@@ -55,24 +55,7 @@ func (s *Server) wsLast(c *echo.Context) error {
 	updates, stop := s.Live.Subscribe()
 	defer stop()
 
-	requests := make(chan string, 4)
-	go func() { // reader: owned by this handler, ends when conn closes
-		defer close(requests)
-		conn.SetReadLimit(4096)
-		conn.SetReadDeadline(time.Now().Add(wsPongWait))
-		conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wsPongWait)) })
-		for {
-			_, msg, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			select {
-			case requests <- strings.TrimSpace(string(msg)):
-			default:
-			}
-		}
-	}()
-
+	requests := wsRead(conn)
 	ping := time.NewTicker(wsPingPeriod)
 	defer ping.Stop()
 	ctx := c.Request().Context()
@@ -109,15 +92,13 @@ func (s *Server) wsLast(c *echo.Context) error {
 				return nil
 			}
 		case <-ping.C:
-			conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+			if wsPing(conn) != nil {
 				return nil
 			}
 		case <-ctx.Done():
 			return nil
 		case <-s.quit:
-			conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+			wsGoingAway(conn)
 			return nil
 		}
 	}
@@ -126,4 +107,41 @@ func (s *Server) wsLast(c *echo.Context) error {
 func (s *Server) wsSend(conn *websocket.Conn, m *storage.Message, device []field) error {
 	conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
 	return conn.WriteMessage(websocket.TextMessage, appendObject(nil, m.Payload, append(lastFields(m), device...), nil))
+}
+
+// wsRead reads a WebSocket's client frames in its own goroutine (owned by
+// the handler: it ends when the connection closes), keeping the read
+// deadline alive with pongs. Text frames, trimmed, go to the returned
+// channel, dropped when it is full; it is closed when the connection is.
+func wsRead(conn *websocket.Conn) <-chan string {
+	msgs := make(chan string, 4)
+	go func() {
+		defer close(msgs)
+		conn.SetReadLimit(4096)
+		conn.SetReadDeadline(time.Now().Add(wsPongWait))
+		conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wsPongWait)) })
+		for {
+			_, msg, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			select {
+			case msgs <- strings.TrimSpace(string(msg)):
+			default:
+			}
+		}
+	}()
+	return msgs
+}
+
+// wsPing sends a keepalive ping.
+func wsPing(conn *websocket.Conn) error {
+	conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+	return conn.WriteMessage(websocket.PingMessage, nil)
+}
+
+// wsGoingAway tells the client the server is shutting down.
+func wsGoingAway(conn *websocket.Conn) {
+	conn.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
 }
