@@ -57,7 +57,7 @@ lint: ## gofmt and vet
 	$(GO) vet ./...
 
 .PHONY: bench
-bench: frontend ## benchmarks, load test and browser timings, side by side with baselines (~8 min)
+bench: frontend ## benchmarks, load test and browser timings, side by side with baselines (~4 min)
 	bash bench/run.sh
 
 .PHONY: clean

@@ -242,9 +242,11 @@ func TestFenceEvents(t *testing.T) {
 	}
 	// The webhook, after one failed attempt and a retry.
 	eventually(t, "webhook got enter and leave", func() bool { return strings.Join(hook.kinds(), ",") == "enter,leave" })
+	hook.mu.Lock()
 	if hook.badSig > 0 {
 		t.Errorf("%d webhook requests had a bad signature", hook.badSig)
 	}
+	hook.mu.Unlock()
 	// Stored: exactly the two server events (the transition published on
 	// MQTT was not taken back in as a device message).
 	if got := kindsOf(apiEvents(t, s, "alice", "alice-pass-123", "")); got != "enter/server,leave/server" {
