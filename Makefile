@@ -48,6 +48,7 @@ fuzz: ## run each fuzz target for a while (FUZZTIME=30s)
 	$(GO) test -run XXX -fuzz ^FuzzFenceFeature$$ -fuzztime $${FUZZTIME:-30s} ./events/
 	$(GO) test -run XXX -fuzz ^FuzzMentionsAny$$ -fuzztime $${FUZZTIME:-30s} ./api/
 	$(GO) test -run XXX -fuzz ^FuzzFeatureProperties$$ -fuzztime $${FUZZTIME:-30s} ./api/
+	$(GO) test -run XXX -fuzz ^FuzzDecodeBlock$$ -fuzztime $${FUZZTIME:-30s} ./storage/embedded/
 	$(GO) test -run XXX -fuzz ^FuzzRecLine$$ -fuzztime $${FUZZTIME:-30s} ./importer/
 	$(GO) test -run XXX -fuzz ^FuzzTakeout$$ -fuzztime $${FUZZTIME:-30s} ./importer/
 

@@ -114,8 +114,9 @@ func (s *Store) deleteRange(ctx context.Context, user, device string, from, to i
 		}
 		var batch []doomed
 		err := s.hist.View(func(tx *bolt.Tx) error {
-			batch = findRange(tx, user, device, from, to)
-			return nil
+			var err error
+			batch, err = findRange(tx, user, device, from, to)
+			return err
 		})
 		if err != nil || len(batch) == 0 {
 			return err
@@ -130,9 +131,16 @@ func (s *Store) deleteRange(ctx context.Context, user, device string, from, to i
 
 // findRange returns up to storage.DeleteBatch records of one device in
 // [from, to]: history of every kind, then fence events.
-func findRange(tx *bolt.Tx, user, device string, from, to int64) []doomed {
+func findRange(tx *bolt.Tx, user, device string, from, to int64) ([]doomed, error) {
 	var out []doomed
-	for _, kind := range [][]byte{bucketLoc, bucketHid, bucketMsg} {
+	lc := newLocCursor(histDevice(tx, user, device), nil)
+	for lc.seek(from); lc.valid() && lc.tst() <= to && len(out) < storage.DeleteBatch; lc.next() {
+		out = append(out, doomed{bucketLoc, lc.key()})
+	}
+	if err := lc.failed(); err != nil {
+		return nil, err
+	}
+	for _, kind := range [][]byte{bucketHid, bucketMsg} {
 		b := histBucket(tx, user, device, kind)
 		if b == nil {
 			continue
@@ -154,7 +162,7 @@ func findRange(tx *bolt.Tx, user, device string, from, to int64) []doomed {
 		}
 		out = append(out, doomed{nil, bytes.Clone(k)})
 	}
-	return out
+	return out, nil
 }
 
 // deleteBatch deletes the records of one device in one transaction and
@@ -167,7 +175,12 @@ func (s *Store) deleteBatch(user, device string, batch []doomed) (storage.Delete
 		prefix := devicePrefix(user, device)
 		eb, ib := tx.Bucket(bucketEvents), tx.Bucket(bucketEventID)
 		events := map[string]bool{}
+		var locs [][]byte
 		for _, d := range batch {
+			if bytes.Equal(d.kind, bucketLoc) {
+				locs = append(locs, d.key)
+				continue
+			}
 			if d.kind == nil {
 				if eb.Get(d.key) == nil {
 					continue
@@ -195,6 +208,13 @@ func (s *Store) deleteBatch(user, device string, batch []doomed) (storage.Delete
 			} else {
 				n.Locations++
 			}
+		}
+		if dev := histDevice(tx, user, device); dev != nil && len(locs) > 0 {
+			gone, err := removeLocations(dev, locs, s.pack)
+			if err != nil {
+				return err
+			}
+			n.Locations += len(gone)
 		}
 		return dropDeliveries(tx, events)
 	})
@@ -272,7 +292,7 @@ func (s *Store) afterDelete(user, device string) error {
 
 // deviceEmpty reports whether a device's history buckets hold nothing.
 func deviceEmpty(tx *bolt.Tx, user, device string) bool {
-	for _, kind := range [][]byte{bucketLoc, bucketHid, bucketMsg} {
+	for _, kind := range [][]byte{bucketLoc, bucketPak, bucketHid, bucketMsg} {
 		if b := histBucket(tx, user, device, kind); b != nil {
 			if k, _ := b.Cursor().First(); k != nil {
 				return false
@@ -282,26 +302,27 @@ func deviceEmpty(tx *bolt.Tx, user, device string) bool {
 	return true
 }
 
-// newestLocation returns the newest location in a loc bucket: the highest
-// tst, and among several at that tst the last received. nil if empty.
-func newestLocation(lb *bolt.Bucket, user, device string) (*storage.Message, error) {
-	c := lb.Cursor()
-	k, v := c.Last()
-	if k == nil {
-		return nil, nil
+// newestLocation returns the newest location of device bucket db: the
+// highest tst, and among several at that tst the last received. nil if
+// there is none.
+func newestLocation(db *bolt.Bucket, user, device string) (*storage.Message, error) {
+	c := newLocCursor(db, nil)
+	c.seekAtMost(maxTST)
+	if !c.valid() {
+		return nil, c.failed()
 	}
-	tst := keyTST(k)
+	tst := c.tst()
 	var best *storage.Message
-	for ; k != nil && keyTST(k) == tst; k, v = c.Prev() {
-		m := &storage.Message{User: user, Device: device, TST: tst}
-		if err := decodeValue(v, m); err != nil {
+	for ; c.valid() && c.tst() == tst; c.prev() {
+		m := &storage.Message{User: user, Device: device}
+		if err := c.message(&recordReader{}, m); err != nil {
 			return nil, fmt.Errorf("read last record of %s/%s: %w", user, device, err)
 		}
 		if best == nil || newerThan(m, best) {
 			best = m
 		}
 	}
-	return best, nil
+	return best, c.failed()
 }
 
 // recomputeLast sets a device's last position to its newest visible
@@ -311,12 +332,12 @@ func (s *Store) recomputeLast(user, device string) error {
 	defer s.lastMu.Unlock()
 	var m *storage.Message
 	err := s.hist.View(func(tx *bolt.Tx) error {
-		lb := histBucket(tx, user, device, bucketLoc)
-		if lb == nil {
+		db := histDevice(tx, user, device)
+		if db == nil {
 			return nil
 		}
 		var err error
-		m, err = newestLocation(lb, user, device)
+		m, err = newestLocation(db, user, device)
 		return err
 	})
 	if err != nil {
@@ -396,7 +417,16 @@ func (s *Store) DeleteLocations(ctx context.Context, user, device string, tst in
 	n := 0
 	err := s.hist.Update(func(tx *bolt.Tx) error {
 		n = 0
-		for _, kind := range [][]byte{bucketLoc, bucketHid} {
+		db := histDevice(tx, user, device)
+		if db == nil {
+			return nil
+		}
+		gone, err := removeLocations(db, locKeysAt(db, tst, id), s.pack)
+		if err != nil {
+			return err
+		}
+		n = len(gone)
+		for _, kind := range [][]byte{bucketHid} {
 			b := histBucket(tx, user, device, kind)
 			if b == nil {
 				continue
@@ -434,15 +464,28 @@ func keysAt(b *bolt.Bucket, tst int64, id string) [][]byte {
 	return out
 }
 
+// locKeysAt returns the keys of device bucket db's locations at tst, loose
+// or packed: all of them, or the one with id.
+func locKeysAt(db *bolt.Bucket, tst int64, id string) [][]byte {
+	var out [][]byte
+	c := newLocCursor(db, nil)
+	for c.seek(tst); c.valid() && c.tst() == tst; c.next() {
+		if k := c.key(); id == "" || recordID(k) == id {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // HideLocations moves the matching locations at tst from loc to hid
 // (hidden) or back. Moving keeps the record byte for byte.
 func (s *Store) HideLocations(ctx context.Context, user, device string, tst int64, id string, hidden bool) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	src, dst := bucketLoc, bucketHid
+	dst := bucketHid
 	if !hidden {
-		src, dst = bucketHid, bucketLoc
+		dst = bucketLoc
 	}
 	n := 0
 	err := s.hist.Update(func(tx *bolt.Tx) error {
@@ -452,12 +495,21 @@ func (s *Store) HideLocations(ctx context.Context, user, device string, tst int6
 			return storage.ErrNotFound
 		}
 		var keys [][]byte
-		sb := db.Bucket(src)
-		if sb != nil {
+		if hidden {
+			keys = locKeysAt(db, tst, id)
+		} else if sb := db.Bucket(bucketHid); sb != nil {
 			keys = keysAt(sb, tst, id)
 		}
 		if len(keys) == 0 {
-			if b := db.Bucket(dst); b == nil || len(keysAt(b, tst, id)) == 0 {
+			var there [][]byte
+			if hidden {
+				if b := db.Bucket(bucketHid); b != nil {
+					there = keysAt(b, tst, id)
+				}
+			} else {
+				there = locKeysAt(db, tst, id)
+			}
+			if len(there) == 0 {
 				return storage.ErrNotFound
 			}
 			return nil // already as asked
@@ -466,15 +518,27 @@ func (s *Store) HideLocations(ctx context.Context, user, device string, tst int6
 		if err != nil {
 			return fmt.Errorf("create %s bucket: %w", dst, err)
 		}
-		for _, k := range keys {
-			m := storage.Message{User: user, Device: device, TST: tst}
-			if err := decodeValue(sb.Get(k), &m); err != nil {
-				return fmt.Errorf("read record at tst %d: %w", tst, err)
-			}
-			if _, err := putOnce(to, &m); err != nil {
+		var moved []storage.Message
+		if hidden {
+			if moved, err = removeLocations(db, keys, s.pack); err != nil {
 				return err
 			}
-			if err := sb.Delete(k); err != nil {
+		} else {
+			sb := db.Bucket(bucketHid)
+			for _, k := range keys {
+				m := storage.Message{TST: tst}
+				if err := decodeValue(sb.Get(k), &m); err != nil {
+					return fmt.Errorf("read record at tst %d: %w", tst, err)
+				}
+				if err := sb.Delete(k); err != nil {
+					return err
+				}
+				moved = append(moved, m)
+			}
+		}
+		for i := range moved {
+			moved[i].User, moved[i].Device = user, device
+			if _, err := putOnce(to, &moved[i]); err != nil {
 				return err
 			}
 			n++
@@ -497,7 +561,22 @@ func (s *Store) LocationsAt(ctx context.Context, user, device string, tst int64)
 	}
 	out := []storage.StoredLocation{}
 	err := s.hist.View(func(tx *bolt.Tx) error {
-		for _, kind := range [][]byte{bucketLoc, bucketHid} {
+		db := histDevice(tx, user, device)
+		if db == nil {
+			return nil
+		}
+		c := newLocCursor(db, nil)
+		for c.seek(tst); c.valid() && c.tst() == tst; c.next() {
+			l := storage.StoredLocation{Message: storage.Message{User: user, Device: device}, ID: recordID(c.key())}
+			if err := c.message(&recordReader{}, &l.Message); err != nil {
+				return fmt.Errorf("read record at tst %d: %w", tst, err)
+			}
+			out = append(out, l)
+		}
+		if err := c.failed(); err != nil {
+			return err
+		}
+		for _, kind := range [][]byte{bucketHid} {
 			b := histBucket(tx, user, device, kind)
 			if b == nil {
 				continue

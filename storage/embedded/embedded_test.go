@@ -32,6 +32,23 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// TestContractPacked runs the contract with tiny blocks, packed after a
+// handful of records, so nearly every record read, deleted, hidden or
+// thinned is in a block and most blocks are rewritten along the way.
+func TestContractPacked(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storage.Store {
+		s, err := Open(t.Context(), t.TempDir(), discard)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		s.pack = tinyPack
+		return s
+	})
+}
+
+// tinyPack packs all but the newest loose location as soon as there are 3.
+var tinyPack = packConfig{keep: 1, trigger: 3, block: 3}
+
 // openDir opens the store in dir; the caller closes it.
 func openDir(t testing.TB, dir string) *Store {
 	t.Helper()

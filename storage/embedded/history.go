@@ -42,54 +42,60 @@ func (s *Store) AllMessages(ctx context.Context, q storage.LocationQuery, fn fun
 	}
 }
 
-// historyWalk is where AllMessages continues in each bucket (loc, msg);
-// nil once a bucket is done.
+// historyWalk is where AllMessages continues in each tier (locations,
+// other messages); nil once one is done.
 type historyWalk struct {
-	q    storage.LocationQuery
-	next [2][]byte
+	q     storage.LocationQuery
+	next  [2][]byte
+	cache blockCache
 }
 
-// chunk reads up to readChunk records, merging the two buckets by key.
+// chunk reads up to readChunk records, merging locations and other
+// messages by tst.
 func (w *historyWalk) chunk(db *bolt.DB) ([]storage.Message, bool, error) {
 	var out []storage.Message
 	more := false
 	err := db.View(func(tx *bolt.Tx) error {
-		var curs [2]*bolt.Cursor
-		var keys, vals [2][]byte
-		for i, kind := range [2][]byte{bucketLoc, bucketMsg} {
-			if w.next[i] == nil {
-				continue
-			}
-			b := histBucket(tx, w.q.User, w.q.Device, kind)
-			if b == nil {
-				w.next[i] = nil
-				continue
-			}
-			curs[i] = b.Cursor()
-			keys[i], vals[i] = curs[i].Seek(w.next[i])
+		dev := histDevice(tx, w.q.User, w.q.Device)
+		if dev == nil {
+			w.next = [2][]byte{}
+			return nil
+		}
+		locs := newLocCursor(dev, &w.cache)
+		if w.next[0] != nil {
+			locs.seekKey(w.next[0])
+		} else {
+			locs.done = true
+		}
+		var msgs *bolt.Cursor
+		var mk, mv []byte
+		if b := dev.Bucket(bucketMsg); b != nil && w.next[1] != nil {
+			msgs = b.Cursor()
+			mk, mv = msgs.Seek(w.next[1])
 		}
 		var rr recordReader
 		for {
-			for i := range keys {
-				if keys[i] != nil && (len(keys[i]) != keyLen || keyTST(keys[i]) > w.q.To) {
-					keys[i] = nil
-				}
-				if keys[i] == nil {
-					w.next[i] = nil
-				}
+			if locs.valid() && locs.tst() > w.q.To {
+				locs.done = true
 			}
-			i := 0 // locations first at equal tst
-			switch {
-			case keys[0] == nil && keys[1] == nil:
-				return nil
-			case keys[0] == nil || keys[1] != nil && keyTST(keys[1]) < keyTST(keys[0]):
-				i = 1
+			if mk != nil && (len(mk) != keyLen || keyTST(mk) > w.q.To) {
+				mk = nil
+			}
+			if !locs.valid() {
+				w.next[0] = nil
+			}
+			if mk == nil {
+				w.next[1] = nil
+			}
+			if !locs.valid() && mk == nil {
+				return locs.failed()
 			}
 			if len(out) == readChunk {
-				for j := range keys {
-					if keys[j] != nil {
-						w.next[j] = bytes.Clone(keys[j])
-					}
+				if locs.valid() {
+					w.next[0] = locs.key()
+				}
+				if mk != nil {
+					w.next[1] = bytes.Clone(mk)
 				}
 				more = true
 				return nil
@@ -97,12 +103,21 @@ func (w *historyWalk) chunk(db *bolt.DB) ([]storage.Message, bool, error) {
 			if out == nil {
 				out = make([]storage.Message, 0, readChunk)
 			}
-			m := storage.Message{User: w.q.User, Device: w.q.Device, TST: keyTST(keys[i])}
-			if err := rr.decode(vals[i], &m); err != nil {
-				return fmt.Errorf("read %s/%s at tst %d: %w", w.q.User, w.q.Device, m.TST, err)
+			m := storage.Message{User: w.q.User, Device: w.q.Device}
+			// Locations first at equal tst.
+			if locs.valid() && (mk == nil || locs.tst() <= keyTST(mk)) {
+				if err := locs.message(&rr, &m); err != nil {
+					return fmt.Errorf("read %s/%s at tst %d: %w", w.q.User, w.q.Device, locs.tst(), err)
+				}
+				locs.next()
+			} else {
+				m.TST = keyTST(mk)
+				if err := rr.decode(mv, &m); err != nil {
+					return fmt.Errorf("read %s/%s at tst %d: %w", w.q.User, w.q.Device, m.TST, err)
+				}
+				mk, mv = msgs.Next()
 			}
 			out = append(out, m)
-			keys[i], vals[i] = curs[i].Next()
 		}
 	})
 	return out, more, err

@@ -16,6 +16,10 @@ import (
 //	hist/<user>/<device>/msg/<key>   -> every other message type
 //	hist/<user>/<device>/hid/<key>   -> hidden location records: kept, but
 //	                                    outside loc, so no read of loc sees them
+//	hist/<user>/<device>/pak/<key>   -> blocks of packed location records
+//	                                    (block.go), keyed by their first
+//	                                    record's key; loc keeps the newest
+//	                                    and late ones loose (pack.go)
 //
 // <key> is tst (8 bytes, big endian) followed by an 8-byte FNV-1a hash of
 // _type and payload, so a device's records sort by fix time, the same message
@@ -45,6 +49,7 @@ var (
 	bucketLoc  = []byte("loc")
 	bucketMsg  = []byte("msg")
 	bucketHid  = []byte("hid")
+	bucketPak  = []byte("pak")
 	keySchema  = []byte("schema")
 
 	bucketFenceState = []byte("fstate")

@@ -81,11 +81,7 @@ func (s *Store) reconcileLast(ctx context.Context) error {
 		return tx.Bucket(bucketHist).ForEachBucket(func(user []byte) error {
 			ub := tx.Bucket(bucketHist).Bucket(user)
 			return ub.ForEachBucket(func(device []byte) error {
-				lb := ub.Bucket(device).Bucket(bucketLoc)
-				if lb == nil {
-					return nil
-				}
-				m, err := newestLocation(lb, string(user), string(device))
+				m, err := newestLocation(ub.Bucket(device), string(user), string(device))
 				if m != nil {
 					newest[m.User+"/"+m.Device] = m
 				}

@@ -55,9 +55,21 @@ func (s *Store) Append(ctx context.Context, msgs []storage.Message) ([]bool, err
 					return err
 				}
 				b.FillPercent = 0.9 // keys mostly arrive in ascending tst order
-				ab = &appendBucket{b: b}
+				ab = &appendBucket{b: b, packedLast: -1}
 				if k, _ := b.Cursor().Last(); k != nil {
 					ab.last = bytes.Clone(k)
+				}
+				if m.IsLocation() {
+					ab.dev = hist.Bucket([]byte(m.User)).Bucket([]byte(m.Device))
+					if ab.pak = ab.dev.Bucket(bucketPak); ab.pak != nil {
+						if k, v := ab.pak.Cursor().Last(); k != nil {
+							h, err := readBlockHeader(v)
+							if err != nil {
+								return fmt.Errorf("last block of %s/%s: %w", m.User, m.Device, err)
+							}
+							ab.packedLast = h.lastTST
+						}
+					}
 				}
 				buckets[id] = ab
 			}
@@ -66,6 +78,9 @@ func (s *Store) Append(ctx context.Context, msgs []storage.Message) ([]bool, err
 				return err
 			}
 			dup[i] = !stored
+			if stored && ab.dev != nil {
+				ab.added++
+			}
 			if stored && m.IsLocation() {
 				dk := m.User + "/" + m.Device
 				if cur := newest[dk]; cur == nil || newerThan(m, cur) {
@@ -73,7 +88,7 @@ func (s *Store) Append(ctx context.Context, msgs []storage.Message) ([]bool, err
 				}
 			}
 		}
-		return nil
+		return s.packAppended(buckets)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("append %d messages: %w", len(msgs), err)
@@ -129,6 +144,15 @@ func putOnce(b *bolt.Bucket, m *storage.Message) (bool, error) {
 type appendBucket struct {
 	b    *bolt.Bucket
 	last []byte // nil while the bucket is empty
+
+	// For a loc bucket: its device bucket, its pak bucket (nil if none),
+	// the greatest tst packed (-1: none), so only older fixes are looked
+	// up in blocks, and how many records this Append added.
+	dev        *bolt.Bucket
+	pak        *bolt.Bucket
+	packedLast int64
+	lookup     packedLookup
+	added      int
 }
 
 // putOnce is putOnce for Append: it skips the lookup past the last key and
@@ -141,6 +165,15 @@ func (ab *appendBucket) putOnce(m *storage.Message, values *[]byte) (bool, error
 		var v []byte
 		if !past {
 			v = ab.b.Get(k)
+		}
+		if v == nil && m.TST <= ab.packedLast && h == messageHash(m) {
+			found, err := ab.lookup.has(ab.pak, m)
+			if err != nil {
+				return false, err
+			}
+			if found {
+				return false, nil
+			}
 		}
 		if v == nil {
 			start := len(*values)
@@ -161,6 +194,35 @@ func (ab *appendBucket) putOnce(m *storage.Message, values *[]byte) (bool, error
 	return false, fmt.Errorf("too many hash collisions at tst %d", m.TST)
 }
 
+// packAppended packs the devices that now have cfg.trigger loose
+// locations or more, in Append's transaction. s.loose counts each
+// device's loose records; a device not seen since Open is counted once.
+func (s *Store) packAppended(buckets map[string]*appendBucket) error {
+	for id, ab := range buckets {
+		if ab.dev == nil || ab.added == 0 {
+			continue
+		}
+		n, ok := s.loose[id]
+		if !ok {
+			n = 0
+			c := ab.b.Cursor()
+			for k, _ := c.First(); k != nil && n < s.pack.trigger; k, _ = c.Next() {
+				n++
+			}
+		} else {
+			n += ab.added
+		}
+		if n >= s.pack.trigger {
+			var err error
+			if n, err = packDevice(ab.dev, s.pack); err != nil {
+				return fmt.Errorf("pack %s: %w", id, err)
+			}
+		}
+		s.loose[id] = n
+	}
+	return nil
+}
+
 func newerThan(a, b *storage.Message) bool {
 	if a.TST != b.TST {
 		return a.TST > b.TST
@@ -179,11 +241,12 @@ func (s *Store) Locations(ctx context.Context, q storage.LocationQuery, fn func(
 		return s.newestLocations(ctx, q, fn)
 	}
 	start := tstKey(q.From)
+	var cache blockCache
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch, next, err := s.readForward(q, start)
+		batch, next, err := s.readForward(q, start, &cache)
 		if err != nil {
 			return err
 		}
@@ -201,32 +264,29 @@ func (s *Store) Locations(ctx context.Context, q storage.LocationQuery, fn func(
 
 // readForward reads up to readChunk records from start and returns the key
 // to continue from (nil at the end of the range).
-func (s *Store) readForward(q storage.LocationQuery, start []byte) ([]storage.Message, []byte, error) {
+func (s *Store) readForward(q storage.LocationQuery, start []byte, cache *blockCache) ([]storage.Message, []byte, error) {
 	var out []storage.Message
 	var next []byte
 	var rr recordReader
 	err := s.hist.View(func(tx *bolt.Tx) error {
-		b := locBucket(tx, q.User, q.Device)
-		if b == nil {
+		db := histDevice(tx, q.User, q.Device)
+		if db == nil {
 			return nil
 		}
 		out = make([]storage.Message, 0, readChunk)
-		c := b.Cursor()
-		for k, v := c.Seek(start); k != nil; k, v = c.Next() {
-			if len(k) != keyLen || keyTST(k) > q.To {
-				return nil
-			}
+		c := newLocCursor(db, cache)
+		for c.seekKey(start); c.valid() && c.tst() <= q.To; c.next() {
 			if len(out) == readChunk {
-				next = bytes.Clone(k)
+				next = c.key()
 				return nil
 			}
-			m := storage.Message{User: q.User, Device: q.Device, TST: keyTST(k)}
-			if err := rr.decode(v, &m); err != nil {
-				return fmt.Errorf("read %s/%s at tst %d: %w", q.User, q.Device, m.TST, err)
+			m := storage.Message{User: q.User, Device: q.Device}
+			if err := c.message(&rr, &m); err != nil {
+				return fmt.Errorf("read %s/%s at tst %d: %w", q.User, q.Device, c.tst(), err)
 			}
 			out = append(out, m)
 		}
-		return nil
+		return c.failed()
 	})
 	return out, next, err
 }
@@ -236,28 +296,20 @@ func (s *Store) readForward(q storage.LocationQuery, start []byte) ([]storage.Me
 func (s *Store) newestLocations(ctx context.Context, q storage.LocationQuery, fn func(*storage.Message) error) error {
 	var out []storage.Message
 	err := s.hist.View(func(tx *bolt.Tx) error {
-		b := locBucket(tx, q.User, q.Device)
-		if b == nil {
+		db := histDevice(tx, q.User, q.Device)
+		if db == nil {
 			return nil
 		}
-		c := b.Cursor()
-		k, v := c.Seek(tstKey(q.To + 1))
-		if k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		for ; k != nil && len(out) < q.Limit; k, v = c.Prev() {
-			if keyTST(k) < q.From {
-				break
-			}
-			m := storage.Message{User: q.User, Device: q.Device, TST: keyTST(k)}
-			if err := decodeValue(v, &m); err != nil {
-				return fmt.Errorf("read %s/%s at tst %d: %w", q.User, q.Device, m.TST, err)
+		c := newLocCursor(db, nil)
+		for c.seekAtMost(q.To); c.valid() && len(out) < q.Limit && c.tst() >= q.From; c.prev() {
+			m := storage.Message{User: q.User, Device: q.Device}
+			rr := recordReader{}
+			if err := c.message(&rr, &m); err != nil {
+				return fmt.Errorf("read %s/%s at tst %d: %w", q.User, q.Device, c.tst(), err)
 			}
 			out = append(out, m)
 		}
-		return nil
+		return c.failed()
 	})
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,19 +27,19 @@ func (s *Store) ThinLocations(ctx context.Context, user, device string, before, 
 		}
 		var batch [][]byte
 		err = s.hist.View(func(tx *bolt.Tx) error {
-			b := histBucket(tx, user, device, bucketLoc)
+			db := histDevice(tx, user, device)
 			from := resume
 			resume = nil
-			if b == nil {
+			if db == nil {
 				return nil
 			}
-			c := b.Cursor()
-			for k, _ := c.Seek(from); k != nil && len(k) == keyLen && keyTST(k) < before; k, _ = c.Next() {
-				if iv := keyTST(k) / every; iv != interval {
+			c := newLocCursor(db, nil)
+			for c.seekKey(from); c.valid() && c.tst() < before; c.next() {
+				if iv := c.tst() / every; iv != interval {
 					interval = iv
 					continue
 				}
-				batch = append(batch, bytes.Clone(k))
+				batch = append(batch, c.key())
 				if len(batch) == storage.DeleteBatch {
 					// Continue after k: it is deleted below, so a seek
 					// to it lands on its successor.
@@ -48,26 +47,19 @@ func (s *Store) ThinLocations(ctx context.Context, user, device string, before, 
 					return nil
 				}
 			}
-			return nil
+			return c.failed()
 		})
 		if err != nil || len(batch) == 0 {
 			break
 		}
 		err = s.hist.Update(func(tx *bolt.Tx) error {
-			b := histBucket(tx, user, device, bucketLoc)
-			if b == nil {
+			db := histDevice(tx, user, device)
+			if db == nil {
 				return nil
 			}
-			for _, k := range batch {
-				if b.Get(k) == nil {
-					continue
-				}
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
+			gone, err := removeLocations(db, batch, s.pack)
+			n += len(gone)
+			return err
 		})
 		if err != nil {
 			break

@@ -56,11 +56,12 @@ func (s *Store) ScanLocations(ctx context.Context, q storage.LocationQuery, fn f
 
 // scanner is the state ScanLocations keeps across its transactions.
 type scanner struct {
-	q    storage.LocationQuery
-	fn   func(*storage.Message) error
-	m    storage.Message
-	rr   recordReader
-	next []byte
+	q     storage.LocationQuery
+	fn    func(*storage.Message) error
+	m     storage.Message
+	rr    recordReader
+	next  []byte
+	cache blockCache
 }
 
 // chunk hands out up to scanChunk records from start in one read
@@ -68,32 +69,29 @@ type scanner struct {
 func (sc *scanner) chunk(db *bolt.DB, start []byte) ([]byte, error) {
 	var next []byte
 	err := db.View(func(tx *bolt.Tx) error {
-		b := locBucket(tx, sc.q.User, sc.q.Device)
-		if b == nil {
+		dev := histDevice(tx, sc.q.User, sc.q.Device)
+		if dev == nil {
 			return nil
 		}
-		c := b.Cursor()
+		c := newLocCursor(dev, &sc.cache)
 		n := 0
-		for k, v := c.Seek(start); k != nil; k, v = c.Next() {
-			if len(k) != keyLen || keyTST(k) > sc.q.To {
-				return nil
-			}
+		for c.seekKey(start); c.valid() && c.tst() <= sc.q.To; c.next() {
 			if n == scanChunk {
-				sc.next = append(sc.next[:0], k...)
+				sc.next = append(sc.next[:0], c.key()...)
 				next = sc.next
 				return nil
 			}
 			n++
-			sc.m = storage.Message{User: sc.q.User, Device: sc.q.Device, TST: keyTST(k)}
+			sc.m = storage.Message{User: sc.q.User, Device: sc.q.Device}
 			sc.rr.arena = sc.rr.arena[:0] // the previous payload is done with
-			if err := sc.rr.decode(v, &sc.m); err != nil {
-				return fmt.Errorf("read %s/%s at tst %d: %w", sc.q.User, sc.q.Device, sc.m.TST, err)
+			if err := c.message(&sc.rr, &sc.m); err != nil {
+				return fmt.Errorf("read %s/%s at tst %d: %w", sc.q.User, sc.q.Device, c.tst(), err)
 			}
 			if err := sc.fn(&sc.m); err != nil {
 				return err
 			}
 		}
-		return nil
+		return c.failed()
 	})
 	return next, err
 }

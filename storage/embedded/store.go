@@ -38,6 +38,12 @@ type Store struct {
 	// recomputation after a deletion cannot overwrite a newer position
 	// that an Append wrote meanwhile.
 	lastMu sync.Mutex
+
+	// pack says when loose locations are packed into blocks; loose counts
+	// them per "<user>/<device>/loc". loose is only used inside write
+	// transactions of hist, which bbolt runs one at a time.
+	pack  packConfig
+	loose map[string]int
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -66,7 +72,7 @@ func Open(ctx context.Context, dir string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		abs = histPath
 	}
-	s := &Store{path: abs, hist: hist, log: log}
+	s := &Store{path: abs, hist: hist, log: log, pack: defaultPack, loose: map[string]int{}}
 	if err := s.migrate(); err != nil {
 		hist.Close()
 		return nil, err
