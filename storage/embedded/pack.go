@@ -74,15 +74,49 @@ func packDevice(db *bolt.Bucket, cfg packConfig) (int, error) {
 	if err := p.write(); err != nil {
 		return 0, err
 	}
-	for _, k := range keys {
-		if err := loc.Delete(k); err != nil {
-			return 0, fmt.Errorf("delete packed record: %w", err)
-		}
+	if err := dropLoose(db, loc, keys, more); err != nil {
+		return 0, err
 	}
 	if more {
 		return cfg.trigger, nil // pack again at the next Append
 	}
 	return cfg.keep, nil
+}
+
+// dropLoose deletes the packed loose records (keys, the oldest of loc).
+// When only the newest few remain, the bucket is rebuilt with those: a
+// bucket filled in this transaction is one large node until the commit,
+// and deleting its first keys one by one would move the rest every time.
+func dropLoose(db, loc *bolt.Bucket, keys [][]byte, partial bool) error {
+	if partial {
+		for _, k := range keys {
+			if err := loc.Delete(k); err != nil {
+				return fmt.Errorf("delete packed record: %w", err)
+			}
+		}
+		return nil
+	}
+	var kept [][2][]byte
+	c := loc.Cursor()
+	for k, v := c.Seek(keys[len(keys)-1]); k != nil; k, v = c.Next() {
+		if !bytes.Equal(k, keys[len(keys)-1]) {
+			kept = append(kept, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+		}
+	}
+	if err := db.DeleteBucket(bucketLoc); err != nil {
+		return fmt.Errorf("drop packed records: %w", err)
+	}
+	loc, err := db.CreateBucket(bucketLoc)
+	if err != nil {
+		return fmt.Errorf("recreate loc bucket: %w", err)
+	}
+	loc.FillPercent = 0.9
+	for _, kv := range kept {
+		if err := loc.Put(kv[0], kv[1]); err != nil {
+			return fmt.Errorf("keep loose record: %w", err)
+		}
+	}
+	return nil
 }
 
 // maxPack bounds the records one packDevice call packs (and holds in
