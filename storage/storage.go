@@ -33,6 +33,7 @@ type Store interface {
 	Webhooks
 	Sessions
 	Retention
+	Areas
 	io.Closer
 }
 

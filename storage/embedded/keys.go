@@ -81,7 +81,7 @@ const prefixPolicy = "retention:"
 const (
 	keyLen        = 16
 	valueVersion  = 1
-	schemaVersion = 1
+	schemaVersion = 2 // 2: packed blocks (pak) and the spatial index (geo, devid, devname)
 )
 
 func userKey(name string) string { return prefixUser + name }

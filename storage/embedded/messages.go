@@ -25,8 +25,10 @@ func (s *Store) Append(ctx context.Context, msgs []storage.Message) ([]bool, err
 	}
 	dup := make([]bool, len(msgs))
 	newest := make(map[string]*storage.Message)
+	var ix *indexer
 	err := s.hist.Update(func(tx *bolt.Tx) error {
 		hist := tx.Bucket(bucketHist)
+		ix = s.newIndexer(tx)
 		buckets := make(map[string]*appendBucket)
 		// Values live in one block per transaction (bbolt keeps them
 		// until the commit), not one allocation each.
@@ -82,6 +84,9 @@ func (s *Store) Append(ctx context.Context, msgs []storage.Message) ([]bool, err
 				ab.added++
 			}
 			if stored && m.IsLocation() {
+				if err := ix.add(tx, m); err != nil {
+					return err
+				}
 				dk := m.User + "/" + m.Device
 				if cur := newest[dk]; cur == nil || newerThan(m, cur) {
 					newest[dk] = m
@@ -93,6 +98,7 @@ func (s *Store) Append(ctx context.Context, msgs []storage.Message) ([]bool, err
 	if err != nil {
 		return nil, fmt.Errorf("append %d messages: %w", len(msgs), err)
 	}
+	ix.commit()
 	if len(newest) > 0 {
 		if err := s.updateLast(newest); err != nil {
 			return dup, err

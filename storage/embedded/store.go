@@ -44,6 +44,14 @@ type Store struct {
 	// transactions of hist, which bbolt runs one at a time.
 	pack  packConfig
 	loose map[string]int
+
+	// geoMu guards the spatial index's caches (area.go): device IDs by
+	// "<user>\x00<device>" and what each device was last indexed under.
+	needIndex bool // set by migrate: the store predates the spatial index
+
+	geoMu    sync.Mutex
+	devIDs   map[string]uint32
+	geoMarks map[uint32]geoMark
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -72,7 +80,8 @@ func Open(ctx context.Context, dir string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		abs = histPath
 	}
-	s := &Store{path: abs, hist: hist, log: log, pack: defaultPack, loose: map[string]int{}}
+	s := &Store{path: abs, hist: hist, log: log, pack: defaultPack, loose: map[string]int{},
+		devIDs: map[string]uint32{}, geoMarks: map[uint32]geoMark{}}
 	if err := s.migrate(); err != nil {
 		hist.Close()
 		return nil, err
@@ -98,6 +107,13 @@ func Open(ctx context.Context, dir string, log *slog.Logger) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.needIndex {
+		log.Info("building the spatial index of a store written by an older wherehouse; this runs once")
+		if err := s.Reindex(ctx, nil); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -107,7 +123,7 @@ func (s *Store) migrate() error {
 		if err != nil {
 			return fmt.Errorf("create meta bucket: %w", err)
 		}
-		for _, name := range [][]byte{bucketHist, bucketFenceState, bucketEvents, bucketEventID, bucketOutbox, bucketOutboxID, bucketDeliveries} {
+		for _, name := range [][]byte{bucketHist, bucketFenceState, bucketEvents, bucketEventID, bucketOutbox, bucketOutboxID, bucketDeliveries, bucketGeo, bucketDevID, bucketDevName} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create %s bucket: %w", name, err)
 			}
@@ -119,7 +135,11 @@ func (s *Store) migrate() error {
 		if v > schemaVersion {
 			return fmt.Errorf("schema version %d, this binary knows %d: %w", v, schemaVersion, storage.ErrNewerSchema)
 		}
-		// Numbered migrations from v to schemaVersion go here.
+		// Numbered migrations from v to schemaVersion go here. 1 -> 2:
+		// the spatial index is built by Open, after this transaction;
+		// loose history is packed by the Appends that follow (and by
+		// reindex).
+		s.needIndex = v == 1
 		return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, schemaVersion))
 	})
 }
