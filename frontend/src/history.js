@@ -1,8 +1,10 @@
 // The history view: one device's track over a time range from
 // /api/0/locations, drawn on a canvas with a timeline slider, stats and
-// download links for the same range.
+// download links for the same range. historyedit.js hides and deletes
+// points and ranges.
 import L from 'leaflet';
 import { get, query, request } from './api.js';
+import { createHistoryEdit } from './historyedit.js';
 import { fitTo } from './mapview.js';
 import { fromLocalInput, startOfDay, toApiTime, toLocalInput, trackLength } from './geo.js';
 import {
@@ -11,6 +13,7 @@ import {
 
 const MAX_POINTS = 5000; // the server thins longer tracks to this many
 const POINT_MARKERS_MAX = 300; // draw every point as a circle up to this many
+const PICK_PX = 10; // a click on the map this close to a point selects it
 
 export function createHistory(map, hooks) {
   const userSelect = $('history-user');
@@ -27,6 +30,11 @@ export function createHistory(map, hooks) {
   let listsLoaded = null; // promise of the person list
   let controller = null; // aborts the request in flight
   let shownRange = null;
+  const edit = createHistoryEdit(map, {
+    renderer,
+    range: () => shownRange,
+    refresh: () => (shownRange ? load(shownRange, { keepView: true }) : undefined),
+  });
 
   const setState = (state) => {
     document.body.dataset.historyState = state;
@@ -125,7 +133,12 @@ export function createHistory(map, hooks) {
     }
     formError('');
     clearError();
-    const p = params();
+    await load(params());
+  }
+
+  // load fetches and draws the track of p ({user, device, from, to}).
+  // keepView leaves the map where it is (after hiding or deleting).
+  async function load(p, { keepView = false } = {}) {
     controller?.abort();
     controller = new AbortController();
     const { signal } = controller;
@@ -143,7 +156,7 @@ export function createHistory(map, hooks) {
         ? `${p.user} does not share the history of ${p.device} with you.`
         : describeError(`Cannot load the track of ${p.user}/${p.device}`, err);
       $('history-summary').textContent = why;
-      if (err.status !== 401) showError(why, err.status === 403 ? null : show);
+      if (err.status !== 401) showError(why, err.status === 403 ? null : () => load(p, { keepView }));
       return;
     }
     const data = Array.isArray(body?.data) ? body.data : Array.isArray(body) ? body : [];
@@ -151,7 +164,7 @@ export function createHistory(map, hooks) {
     // X-Wherehouse-Points is "kept/total" when the server thinned the track.
     const header = /^(\d+)\/(\d+)$/.exec(res.headers.get('X-Wherehouse-Points') || '');
     const total = header ? Number(header[2]) : Number.isFinite(body?.count) ? body.count : pts.length;
-    draw(pts, total, p);
+    draw(pts, total, p, keepView);
   }
 
   function formError(text, field) {
@@ -161,12 +174,13 @@ export function createHistory(map, hooks) {
     field?.focus();
   }
 
-  function draw(pts, total, p) {
+  function draw(pts, total, p, keepView) {
     layer.clearLayers();
     map.closePopup();
     points = pts;
     shownRange = p;
     setDownloads(p);
+    edit.setRange(p);
     $('history-result').hidden = false;
     const km = trackLength(pts) / 1000;
     Object.assign(stats.dataset, { points: String(pts.length), total: String(total), distanceKm: km.toFixed(3) });
@@ -175,6 +189,7 @@ export function createHistory(map, hooks) {
       stats.replaceChildren();
       $('history-summary').textContent = `No locations of ${p.user}/${p.device} in this range.`;
       $('history-timeline').hidden = true;
+      cursor = null;
       return;
     }
     const first = pts[0];
@@ -192,17 +207,23 @@ export function createHistory(map, hooks) {
 
     const latlngs = pts.map((q) => [q.lat, q.lon]);
     const line = L.polyline(latlngs, { renderer, color: '#0b63c4', weight: 4, opacity: 0.85 }).addTo(layer);
-    line.on('click', (e) => select(nearest(e.latlng)));
+    // A click on the track selects a point; it goes no further, so
+    // onMapClick does not select one again.
+    const picks = (i) => (e) => {
+      L.DomEvent.stopPropagation(e);
+      select(i ?? nearest(e.latlng).i);
+    };
+    line.on('click', picks());
     if (pts.length <= POINT_MARKERS_MAX) {
       pts.forEach((q, i) => {
         L.circleMarker([q.lat, q.lon], { renderer, radius: 4, weight: 1, color: '#0b63c4', fillColor: '#fff', fillOpacity: 1 })
-          .on('click', () => select(i)).addTo(layer);
+          .on('click', picks(i)).addTo(layer);
       });
     }
     L.circleMarker(latlngs[0], { renderer, radius: 7, color: '#fff', weight: 2, fillColor: '#1f9d55', fillOpacity: 1 })
-      .bindTooltip('Start').on('click', () => select(0)).addTo(layer);
+      .bindTooltip('Start').on('click', picks(0)).addTo(layer);
     L.circleMarker(latlngs[latlngs.length - 1], { renderer, radius: 7, color: '#fff', weight: 2, fillColor: '#d64545', fillOpacity: 1 })
-      .bindTooltip('End').on('click', () => select(pts.length - 1)).addTo(layer);
+      .bindTooltip('End').on('click', picks(pts.length - 1)).addTo(layer);
     cursor = L.circleMarker(latlngs[latlngs.length - 1], {
       renderer, radius: 9, color: '#0b63c4', weight: 3, fillColor: '#ffd43b', fillOpacity: 1, interactive: false,
     }).addTo(layer);
@@ -212,12 +233,13 @@ export function createHistory(map, hooks) {
     slider.value = String(pts.length - 1);
     moveCursor(pts.length - 1);
     layer.addTo(map);
-    fitTo(map, line.getBounds(), 17);
+    if (!keepView) fitTo(map, line.getBounds(), 17);
     setState('ready');
   }
 
   // nearest finds the point closest (on screen) to a click on the line:
   // with thousands of points, the line is clickable rather than each point.
+  // It returns the point's index i (-1 for none) and its distance d in px.
   function nearest(latlng) {
     const at = map.latLngToLayerPoint(latlng);
     let best = -1;
@@ -226,7 +248,15 @@ export function createHistory(map, hooks) {
       const d = at.distanceTo(map.latLngToLayerPoint([points[i].lat, points[i].lon]));
       if (d < bestD) [best, bestD] = [i, d];
     }
-    return best;
+    return { i: best, d: bestD };
+  }
+
+  // onMapClick selects the point nearest a click beside the track, within
+  // a few pixels: the drawn points are small targets, on a phone too.
+  function onMapClick(e) {
+    if (!points.length) return;
+    const { i, d } = nearest(e.latlng);
+    if (d <= PICK_PX) select(i);
   }
 
   function describe(q) {
@@ -245,9 +275,10 @@ export function createHistory(map, hooks) {
     const q = points[i];
     slider.value = String(i);
     moveCursor(i);
-    const body = h('div', { class: 'popup' },
+    const body = h('div', { class: 'popup', id: 'history-point', dataset: { tst: String(q.tst), index: String(i) } },
       h('strong', null, `Point ${i + 1} of ${points.length}`),
-      h('dl', null, describe(q).map(([k, v]) => [h('dt', null, k), h('dd', null, v)])));
+      h('dl', null, describe(q).map(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
+      edit.pointControls(shownRange, q));
     L.popup({ offset: [0, -4] }).setLatLng([q.lat, q.lon]).setContent(body).openOn(map);
   }
 
@@ -282,11 +313,15 @@ export function createHistory(map, hooks) {
   return {
     show() {
       layer.addTo(map);
+      map.on('click', onMapClick);
+      edit.show();
       loadUsers().catch(() => {});
       if (points.length && shownRange) fitTo(map, layer.getBounds(), 17);
     },
     hide() {
       layer.remove();
+      map.off('click', onMapClick);
+      edit.hide();
     },
     // open shows today's track of user/device.
     async open(user, device) {
@@ -305,6 +340,7 @@ export function createHistory(map, hooks) {
     },
     stop() {
       controller?.abort();
+      edit.stop();
       layer.clearLayers();
       layer.remove();
       points = [];

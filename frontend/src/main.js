@@ -5,7 +5,8 @@
 //   login.js    the sign-in form and /api/v1/session
 //   mapview.js  the map, its tiles, fitting beside the panel
 //   live.js     last positions, the people list, /ws/last
-//   history.js  a device's track, timeline, stats, downloads
+//   history.js  a device's track, timeline, stats, downloads;
+//               historyedit.js hides and deletes its points and ranges
 //   fences.js   geofences: list, map layers, form; draw.js draws them
 //   events.js   recent enter/leave events, /ws/events
 //   sharing.js  shares granted and received
