@@ -52,6 +52,10 @@ type ControlDeps struct {
 
 	// Importer imports history files sent by "wherehouse import".
 	Importer *importer.Importer
+
+	// Maintenance checks and reindexes the store; nil leaves those routes
+	// out.
+	Maintenance storage.Maintenance
 }
 
 // Control returns the handler for the control socket: the CLI's way to
@@ -64,6 +68,7 @@ func Control(d ControlDeps) http.Handler {
 	controlRetention(mux, d)
 	controlExport(mux, d)
 	controlImport(mux, d)
+	controlMaintenance(mux, d)
 	mux.HandleFunc("GET /shares", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, policy.Shares(r.URL.Query().Get("user")))
 	})

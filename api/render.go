@@ -67,6 +67,26 @@ func (r *trackRenderer) end(version string) {
 	r.buf = append(r.buf, '}')
 }
 
+// endPage is end for a page of an area query: it adds "next", the
+// cursor of the following page, when there is one.
+func (r *trackRenderer) endPage(version string, next *storage.AreaCursor) {
+	if next == nil {
+		r.end(version)
+		return
+	}
+	r.buf = append(r.buf, `],"next":`...)
+	r.buf = strconv.AppendQuote(r.buf, encodeCursor(next))
+	if r.geo {
+		r.buf = append(r.buf, '}')
+		return
+	}
+	r.buf = append(r.buf, `,"count":`...)
+	r.buf = strconv.AppendInt(r.buf, int64(r.count), 10)
+	r.buf = append(r.buf, `,"status":200,"version":`...)
+	r.buf = strconv.AppendQuote(r.buf, version)
+	r.buf = append(r.buf, '}')
+}
+
 // flush writes out what has been rendered.
 func (r *trackRenderer) flush(w io.Writer) error {
 	if len(r.buf) == 0 {

@@ -60,6 +60,7 @@ func (s *Server) routes(e *echo.Echo) {
 	v1.GET("/cards", s.cards)
 	v1.GET("/waypoints", s.waypoints)
 	v1.POST("/import", s.importUpload, s.requireAdmin) // import.go
+	v1.GET("/locations", s.areaLocations)              // area.go
 	if s.Events != nil {
 		v1.GET("/fences", s.listFences)
 		v1.POST("/fences", s.addFence)

@@ -54,6 +54,10 @@ type userAdmin interface {
 	ApplyRetention(ctx context.Context) ([]retention.Result, error)
 	// Export writes a device's history to w as api.Export does.
 	Export(ctx context.Context, opts api.ExportOptions, w io.Writer) error
+	// Check verifies the store; Reindex rebuilds its indexes and returns
+	// how many locations it indexed (check.go).
+	Check(ctx context.Context, progress func(int)) (storage.CheckReport, error)
+	Reindex(ctx context.Context, progress func(int)) (int, error)
 }
 
 // openAdmin talks to the running server over its control socket, or, when

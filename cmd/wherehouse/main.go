@@ -53,6 +53,8 @@ Usage:
                                            --device D --all: the whole device; no --device, --all: all of U's
   wherehouse retention set USER (--delete-after 365d | --thin-after 30d --thin-to 5m | --keep)
                                            how long USER's history is kept (retention list, retention run)
+  wherehouse check [--json]                verify the store: every record, block and index (exit 1 on a problem)
+  wherehouse reindex                       rebuild the spatial index, packing and last positions from the records
   wherehouse version                       print version and build information
 
 Every command takes --data DIR (default ./data) and works whether or not
@@ -83,6 +85,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runImport(ctx, args[1:], stdin, stdout, stderr)
 	case "export":
 		return runExport(ctx, args[1:], stdout, stderr)
+	case "check":
+		return runCheck(ctx, args[1:], stdout, stderr)
+	case "reindex":
+		return runReindex(ctx, args[1:], stdout, stderr)
 	case "delete":
 		return runDelete(ctx, args[1:], stdout, stderr)
 	case "retention":

@@ -22,9 +22,10 @@ import (
 //	devname/<device id>      -> <user>\x00<device>
 //
 // A level-L grid has 2^L columns of 360/2^L degrees and 2^L rows of
-// 180/2^L degrees; cell is row<<L | column. Level 14 cells are about 2.4
-// by 1.2 km at the equator, level 10 about 39 by 20 km, level 6 about 625
-// by 312 km. A query reads the index at the finest level that covers its
+// 180/2^L degrees; cell is row<<L | column. Level 13 cells are about 4.9
+// by 2.4 km at the equator (3.1 by 2.4 km at 50°), level 9 about 78 by 39
+// km, level 5 about 1250 by 625 km, level 1 a hemisphere's half. A query
+// reads the index at the finest level that covers its
 // box in a few cells, then the matching device-hours of history, so its
 // cost follows what it finds, not how much history there is. A device
 // that stays put adds one key per level and hour; one that moves adds one
@@ -37,7 +38,7 @@ var (
 	keyNextDevice = []byte("nextdevice")
 )
 
-var geoLevels = [...]uint8{14, 10, 6}
+var geoLevels = [...]uint8{13, 9, 5, 1}
 
 // maxCover is the most cells a query reads at one level before it moves
 // to a coarser one.
@@ -75,13 +76,18 @@ type geoMark struct {
 // no cache entry behind that claims a key exists.
 type indexer struct {
 	s     *Store
+	gen   int // of the caches when the indexer started
 	geo   *bolt.Bucket
 	ids   map[string]uint32
 	marks map[uint32]geoMark
+	keys  map[[geoKeyLen]byte]struct{} // to put, in key order, by flush
 }
 
 func (s *Store) newIndexer(tx *bolt.Tx) *indexer {
-	return &indexer{s: s, geo: tx.Bucket(bucketGeo), ids: map[string]uint32{}, marks: map[uint32]geoMark{}}
+	s.geoMu.Lock()
+	gen := s.geoGen
+	s.geoMu.Unlock()
+	return &indexer{s: s, gen: gen, geo: tx.Bucket(bucketGeo), ids: map[string]uint32{}, marks: map[uint32]geoMark{}, keys: map[[geoKeyLen]byte]struct{}{}}
 }
 
 // add indexes location m.
@@ -107,11 +113,26 @@ func (ix *indexer) add(tx *bolt.Tx, m *storage.Message) error {
 		if ok && last.hour == mark.hour && last.cells[i] == mark.cells[i] {
 			continue
 		}
-		if err := ix.geo.Put(geoKey(l, mark.cells[i], mark.hour, dev), nil); err != nil {
-			return fmt.Errorf("index location: %w", err)
-		}
+		ix.keys[[geoKeyLen]byte(geoKey(l, mark.cells[i], mark.hour, dev))] = struct{}{}
 	}
 	ix.marks[dev] = mark
+	return nil
+}
+
+// flush puts the keys gathered by add, in order: neighbouring keys share
+// pages, so sorted puts touch each page once.
+func (ix *indexer) flush() error {
+	keys := make([][geoKeyLen]byte, 0, len(ix.keys))
+	for k := range ix.keys {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [geoKeyLen]byte) int { return bytes.Compare(a[:], b[:]) })
+	for i := range keys {
+		if err := ix.geo.Put(keys[i][:], nil); err != nil {
+			return fmt.Errorf("index locations: %w", err)
+		}
+	}
+	clear(ix.keys)
 	return nil
 }
 
@@ -164,6 +185,9 @@ func deviceIDTx(tx *bolt.Tx, name string) (uint32, error) {
 func (ix *indexer) commit() {
 	ix.s.geoMu.Lock()
 	defer ix.s.geoMu.Unlock()
+	if ix.gen != ix.s.geoGen {
+		return // a reindex dropped the keys the marks stand for
+	}
 	for name, id := range ix.ids {
 		ix.s.devIDs[name] = id
 	}
@@ -178,6 +202,7 @@ func (s *Store) forgetIndexCaches() {
 	defer s.geoMu.Unlock()
 	s.devIDs = map[string]uint32{}
 	s.geoMarks = map[uint32]geoMark{}
+	s.geoGen++
 }
 
 // cover returns the level and the cell ranges (columns x0..x1 per row

@@ -13,55 +13,21 @@ import (
 	"github.com/wherehouse/wherehouse/storage"
 )
 
-// CheckReport is what Check found.
-type CheckReport struct {
-	Devices   int   `json:"devices"`
-	Locations int   `json:"locations"` // visible: loose and packed
-	Packed    int   `json:"packed"`    // of Locations, in blocks
-	Blocks    int   `json:"blocks"`
-	Hidden    int   `json:"hidden"`
-	Messages  int   `json:"messages"` // every other type
-	Events    int   `json:"events"`
-	FileBytes int64 `json:"file_bytes"` // history.db on disk
-	// Problems lists what is wrong, one sentence each; empty when the
-	// store is sound. Only the first maxProblems are kept.
-	Problems []string `json:"problems"`
-	More     int      `json:"more_problems,omitempty"` // problems beyond those listed
-}
-
-// BytesPerLocation is the history file's size per stored location.
-func (r *CheckReport) BytesPerLocation() float64 {
-	if n := r.Locations + r.Hidden; n > 0 {
-		return float64(r.FileBytes) / float64(n)
-	}
-	return 0
-}
-
-const maxProblems = 100
-
-func (r *CheckReport) problem(format string, args ...any) {
-	if len(r.Problems) < maxProblems {
-		r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
-	} else {
-		r.More++
-	}
-}
-
 // Check verifies the store without changing it: bbolt's own page checks;
 // every record decodes and sits under the key its payload hashes to;
 // every block's checksum, order and range, and that no loose record
 // repeats a packed one; every location's spatial index keys; and that
 // the last positions agree with history. progress, if not nil, gets the
 // number of locations checked now and then.
-func (s *Store) Check(ctx context.Context, progress func(done int)) (CheckReport, error) {
-	var r CheckReport
+func (s *Store) Check(ctx context.Context, progress func(done int)) (storage.CheckReport, error) {
+	var r storage.CheckReport
 	if fi, err := os.Stat(s.path); err == nil {
 		r.FileBytes = fi.Size()
 	}
 	newest := map[string]*storage.Message{}
 	err := s.hist.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
-			r.problem("file: %v", err)
+			r.Problem("file: %v", err)
 		}
 		hist := tx.Bucket(bucketHist)
 		return hist.ForEachBucket(func(user []byte) error {
@@ -97,19 +63,19 @@ func (s *Store) Check(ctx context.Context, progress func(done int)) (CheckReport
 		m := newest[l.User+"/"+l.Device]
 		switch {
 		case m == nil:
-			r.problem("%s/%s: a last position but no location in history", l.User, l.Device)
+			r.Problem("%s/%s: a last position but no location in history", l.User, l.Device)
 		case m.TST != l.TST || !bytes.Equal(m.Payload, l.Payload):
-			r.problem("%s/%s: last position at tst %d, newest location in history at %d", l.User, l.Device, l.TST, m.TST)
+			r.Problem("%s/%s: last position at tst %d, newest location in history at %d", l.User, l.Device, l.TST, m.TST)
 		}
 		delete(newest, l.User+"/"+l.Device)
 	}
 	for k := range newest {
-		r.problem("%s: locations in history but no last position", k)
+		r.Problem("%s: locations in history but no last position", k)
 	}
 	return r, nil
 }
 
-func (s *Store) checkDevice(tx *bolt.Tx, db *bolt.Bucket, user, device string, r *CheckReport, progress func(int)) (*storage.Message, error) {
+func (s *Store) checkDevice(tx *bolt.Tx, db *bolt.Bucket, user, device string, r *storage.CheckReport, progress func(int)) (*storage.Message, error) {
 	where := user + "/" + device
 	geo := tx.Bucket(bucketGeo)
 	var dev uint32
@@ -122,7 +88,7 @@ func (s *Store) checkDevice(tx *bolt.Tx, db *bolt.Bucket, user, device string, r
 		}
 		for _, l := range geoLevels {
 			if geo.Get(geoKey(l, cellOf(l, lat, lon), hourOf(tst), dev)) == nil {
-				r.problem("%s: location at tst %d is missing from the spatial index (level %d); run wherehouse reindex", where, tst, l)
+				r.Problem("%s: location at tst %d is missing from the spatial index (level %d); run wherehouse reindex", where, tst, l)
 				return
 			}
 		}
@@ -135,22 +101,22 @@ func (s *Store) checkDevice(tx *bolt.Tx, db *bolt.Bucket, user, device string, r
 			r.Blocks++
 			recs, err := dec.decode(v)
 			if err != nil {
-				r.problem("%s: block at tst %d: %v", where, keyTST(k), err)
+				r.Problem("%s: block at tst %d: %v", where, keyTST(k), err)
 				return nil
 			}
 			if !bytes.Equal(recs[0].key(), k) {
-				r.problem("%s: block at tst %d is not keyed by its first record", where, keyTST(k))
+				r.Problem("%s: block at tst %d is not keyed by its first record", where, keyTST(k))
 			}
 			if prevLast != nil && bytes.Compare(recs[0].key(), prevLast) <= 0 {
-				r.problem("%s: block at tst %d overlaps the one before", where, keyTST(k))
+				r.Problem("%s: block at tst %d overlaps the one before", where, keyTST(k))
 			}
 			for i := range recs {
 				rec := &recs[i]
 				if i > 0 && compareRecs(recs[i-1], *rec) >= 0 {
-					r.problem("%s: block at tst %d is out of order at record %d", where, keyTST(k), i)
+					r.Problem("%s: block at tst %d is out of order at record %d", where, keyTST(k), i)
 				}
 				if !json.Valid(rec.payload) {
-					r.problem("%s: packed location at tst %d is not JSON", where, rec.tst)
+					r.Problem("%s: packed location at tst %d is not JSON", where, rec.tst)
 				}
 				indexed(rec.tst, rec.lat, rec.lon)
 				r.Locations++
@@ -167,7 +133,7 @@ func (s *Store) checkDevice(tx *bolt.Tx, db *bolt.Bucket, user, device string, r
 		}
 	}
 	if dev == 0 && (db.Bucket(bucketLoc) != nil || db.Bucket(bucketPak) != nil) {
-		r.problem("%s: has no spatial index ID; run wherehouse reindex", where)
+		r.Problem("%s: has no spatial index ID; run wherehouse reindex", where)
 	}
 	var lookup packedLookup
 	for _, kind := range [][]byte{bucketLoc, bucketHid, bucketMsg} {
@@ -177,16 +143,16 @@ func (s *Store) checkDevice(tx *bolt.Tx, db *bolt.Bucket, user, device string, r
 		}
 		err := b.ForEach(func(k, v []byte) error {
 			if len(k) != keyLen {
-				r.problem("%s/%s: key %x is not a record key", where, kind, k)
+				r.Problem("%s/%s: key %x is not a record key", where, kind, k)
 				return nil
 			}
 			m := storage.Message{TST: keyTST(k)}
 			if err := decodeValue(v, &m); err != nil {
-				r.problem("%s/%s: record at tst %d: %v", where, kind, m.TST, err)
+				r.Problem("%s/%s: record at tst %d: %v", where, kind, m.TST, err)
 				return nil
 			}
 			if h := keyHashOf(k) - messageHash(&m); h >= 16 {
-				r.problem("%s/%s: record at tst %d is not under the key its payload hashes to", where, kind, m.TST)
+				r.Problem("%s/%s: record at tst %d is not under the key its payload hashes to", where, kind, m.TST)
 			}
 			switch {
 			case bytes.Equal(kind, bucketMsg):
@@ -199,7 +165,7 @@ func (s *Store) checkDevice(tx *bolt.Tx, db *bolt.Bucket, user, device string, r
 				if pak != nil {
 					m.Type = "location"
 					if both, err := lookup.has(pak, &m); err != nil || both {
-						r.problem("%s: location at tst %d is both loose and packed", where, m.TST)
+						r.Problem("%s: location at tst %d is both loose and packed", where, m.TST)
 					}
 				}
 			}
@@ -211,7 +177,7 @@ func (s *Store) checkDevice(tx *bolt.Tx, db *bolt.Bucket, user, device string, r
 	}
 	m, err := newestLocation(db, user, device)
 	if err != nil {
-		r.problem("%s: %v", where, err)
+		r.Problem("%s: %v", where, err)
 		return nil, nil
 	}
 	return m, nil
@@ -321,7 +287,7 @@ func (s *Store) reindexDevice(ctx context.Context, user, device string, done *in
 					return err
 				}
 			}
-			return nil
+			return ix.flush()
 		})
 		if err != nil {
 			return err

@@ -93,6 +93,9 @@ func (s *Store) Append(ctx context.Context, msgs []storage.Message) ([]bool, err
 				}
 			}
 		}
+		if err := ix.flush(); err != nil {
+			return err
+		}
 		return s.packAppended(buckets)
 	})
 	if err != nil {

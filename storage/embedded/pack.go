@@ -19,7 +19,7 @@ type packConfig struct {
 	keep, trigger, block int
 }
 
-var defaultPack = packConfig{keep: 256, trigger: 256 + 2*blockSize, block: blockSize}
+var defaultPack = packConfig{keep: 32, trigger: 32 + 2*blockSize, block: blockSize}
 
 // packDevice packs the oldest loose locations of device bucket db into
 // blocks, keeping the newest cfg.keep loose, and returns how many are
@@ -41,8 +41,9 @@ func packDevice(db *bolt.Bucket, cfg packConfig) (int, error) {
 		return 0, nil // cfg.keep or fewer
 	}
 	bound = bytes.Clone(bound)
-	var loose []blockRec
-	var keys [][]byte
+	loose := make([]blockRec, 0, min(maxPack, 2*cfg.trigger))
+	keys := make([][]byte, 0, cap(loose))
+	var arena []byte // the payloads, copied out of bbolt's memory
 	more := false
 	for k, v := c.First(); k != nil && bytes.Compare(k, bound) < 0; k, v = c.Next() {
 		if len(loose) == maxPack {
@@ -53,9 +54,15 @@ func packDevice(db *bolt.Bucket, cfg packConfig) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("pack record at tst %d: %w", keyTST(k), err)
 		}
-		r.payload = bytes.Clone(r.payload)
+		if cap(arena)-len(arena) < len(r.payload)+keyLen {
+			arena = make([]byte, 0, max(64<<10, len(r.payload)+keyLen))
+		}
+		start := len(arena)
+		arena = append(arena, r.payload...)
+		arena = append(arena, k...)
+		r.payload = arena[start : start+len(r.payload) : start+len(r.payload)]
 		loose = append(loose, r)
-		keys = append(keys, bytes.Clone(k))
+		keys = append(keys, arena[start+len(r.payload):len(arena):len(arena)])
 	}
 	if len(loose) == 0 {
 		return cfg.keep, nil
@@ -180,7 +187,7 @@ func (p *packer) add(r *blockRec, k []byte) error {
 		p.gap = f
 		f.recs = append(f.recs, *r)
 	default:
-		p.gap = &blockEdit{recs: []blockRec{*r}}
+		p.gap = &blockEdit{recs: append(make([]blockRec, 0, p.cfg.block), *r)}
 		p.order = append(p.order, p.gap)
 	}
 	return nil
@@ -226,7 +233,7 @@ func putBlocks(pak *bolt.Bucket, recs []blockRec, size int) error {
 	parts := (len(recs) + size - 1) / size
 	for i := range parts {
 		chunk := recs[i*len(recs)/parts : (i+1)*len(recs)/parts]
-		if err := pak.Put(chunk[0].key(), encodeBlock(nil, chunk)); err != nil {
+		if err := pak.Put(chunk[0].key(), encodeBlock(make([]byte, 0, 64*len(chunk)), chunk)); err != nil {
 			return fmt.Errorf("put block: %w", err)
 		}
 	}

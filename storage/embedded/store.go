@@ -52,9 +52,13 @@ type Store struct {
 	geoMu    sync.Mutex
 	devIDs   map[string]uint32
 	geoMarks map[uint32]geoMark
+	geoGen   int // counts reindexes
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.Maintenance = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the store in dir. It fails with
 // storage.ErrLocked when another process has it open.
