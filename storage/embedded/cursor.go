@@ -248,5 +248,21 @@ func (c *locCursor) message(rr *recordReader, m *storage.Message) error {
 	return rr.decode(c.v0, m)
 }
 
+// view fills m like message, but a packed record's payload is not copied:
+// it is only valid until the cursor moves to another block.
+func (c *locCursor) view(rr *recordReader, m *storage.Message) error {
+	if c.packed {
+		r := &c.recs[c.bi]
+		m.TST, m.Received, m.Lat, m.Lon, m.Type, m.Payload = r.tst, r.received, r.lat, r.lon, r.typ, r.payload
+		if r.topic != rr.topic {
+			rr.topic = r.topic
+		}
+		m.Topic = rr.topic
+		return nil
+	}
+	m.TST = keyTST(c.k0)
+	return rr.decode(c.v0, m)
+}
+
 // failed returns the error that ended the walk early, if any.
 func (c *locCursor) failed() error { return c.err }

@@ -84,7 +84,7 @@ func (sc *scanner) chunk(db *bolt.DB, start []byte) ([]byte, error) {
 			n++
 			sc.m = storage.Message{User: sc.q.User, Device: sc.q.Device}
 			sc.rr.arena = sc.rr.arena[:0] // the previous payload is done with
-			if err := c.message(&sc.rr, &sc.m); err != nil {
+			if err := c.view(&sc.rr, &sc.m); err != nil {
 				return fmt.Errorf("read %s/%s at tst %d: %w", sc.q.User, sc.q.Device, c.tst(), err)
 			}
 			if err := sc.fn(&sc.m); err != nil {
