@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -96,7 +97,7 @@ func (s *Store) Append(ctx context.Context, msgs []storage.Message) ([]bool, err
 		if err := ix.flush(); err != nil {
 			return err
 		}
-		return s.packAppended(buckets)
+		return s.packAppended(buckets, &values)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("append %d messages: %w", len(msgs), err)
@@ -162,20 +163,42 @@ type appendBucket struct {
 	packedLast int64
 	lookup     packedLookup
 	added      int
+
+	// fresh holds the locations of this Append that come after everything
+	// stored, in key order, instead of putting them loose: a large batch
+	// of them (an import) is packed straight into blocks by flushFresh.
+	fresh []freshRec
+}
+
+type freshRec struct {
+	key []byte
+	m   *storage.Message
+}
+
+// findFresh returns the fresh message under key k, nil if none.
+func (ab *appendBucket) findFresh(k []byte) *storage.Message {
+	i, ok := slices.BinarySearchFunc(ab.fresh, k, func(f freshRec, k []byte) int { return bytes.Compare(f.key, k) })
+	if !ok {
+		return nil
+	}
+	return ab.fresh[i].m
 }
 
 // putOnce is putOnce for Append: it skips the lookup past the last key and
 // encodes the value into *values.
 func (ab *appendBucket) putOnce(m *storage.Message, values *[]byte) (bool, error) {
 	h := messageHash(m)
-	for range 16 {
+	for probe := range 16 {
 		k := recordKey(m.TST, h)
 		past := ab.last == nil || bytes.Compare(k, ab.last) > 0
 		var v []byte
+		var fresh *storage.Message
 		if !past {
-			v = ab.b.Get(k)
+			if v = ab.b.Get(k); v == nil && len(ab.fresh) > 0 {
+				fresh = ab.findFresh(k)
+			}
 		}
-		if v == nil && m.TST <= ab.packedLast && h == messageHash(m) {
+		if v == nil && fresh == nil && m.TST <= ab.packedLast && probe == 0 {
 			found, err := ab.lookup.has(ab.pak, m)
 			if err != nil {
 				return false, err
@@ -184,18 +207,20 @@ func (ab *appendBucket) putOnce(m *storage.Message, values *[]byte) (bool, error
 				return false, nil
 			}
 		}
-		if v == nil {
-			start := len(*values)
-			*values = appendValue(*values, m)
-			if err := ab.b.Put(k, (*values)[start:len(*values):len(*values)]); err != nil {
-				return false, fmt.Errorf("put record: %w", err)
+		switch {
+		case v == nil && fresh == nil && past && ab.dev != nil && m.TST > ab.packedLast:
+			ab.fresh = append(ab.fresh, freshRec{k, m})
+			ab.last = k
+			return true, nil
+		case v == nil && fresh == nil:
+			if err := ab.putLoose(k, m, values); err != nil {
+				return false, err
 			}
 			if past {
 				ab.last = k
 			}
 			return true, nil
-		}
-		if samePayload(v, m) {
+		case v != nil && samePayload(v, m), fresh != nil && fresh.Type == m.Type && bytes.Equal(fresh.Payload, m.Payload):
 			return false, nil
 		}
 		h++
@@ -203,13 +228,65 @@ func (ab *appendBucket) putOnce(m *storage.Message, values *[]byte) (bool, error
 	return false, fmt.Errorf("too many hash collisions at tst %d", m.TST)
 }
 
+func (ab *appendBucket) putLoose(k []byte, m *storage.Message, values *[]byte) error {
+	start := len(*values)
+	*values = appendValue(*values, m)
+	if err := ab.b.Put(k, (*values)[start:len(*values):len(*values)]); err != nil {
+		return fmt.Errorf("put record: %w", err)
+	}
+	return nil
+}
+
+// flushFresh stores the fresh locations: all but the newest cfg.keep
+// packed into blocks (the device's last block filled up first) when they
+// are at least a block's worth, else all loose. It returns how many went
+// loose.
+func (ab *appendBucket) flushFresh(cfg packConfig, values *[]byte) (int, error) {
+	loose := ab.fresh
+	if cfg.block > 0 && len(ab.fresh) >= cfg.block+cfg.keep {
+		pak, err := ab.dev.CreateBucketIfNotExists(bucketPak)
+		if err != nil {
+			return 0, fmt.Errorf("create pak bucket: %w", err)
+		}
+		pak.FillPercent = 1
+		p := packer{pak: pak, cfg: cfg, edits: map[string]*blockEdit{}}
+		n := len(ab.fresh) - cfg.keep
+		for _, f := range ab.fresh[:n] {
+			m := f.m
+			r := blockRec{tst: m.TST, hash: keyHashOf(f.key), hashed: true, received: m.Received,
+				lat: m.Lat, lon: m.Lon, topic: m.Topic, typ: m.Type, payload: m.Payload}
+			if err := p.add(&r, f.key); err != nil {
+				return 0, err
+			}
+		}
+		if err := p.write(); err != nil {
+			return 0, err
+		}
+		loose = ab.fresh[n:]
+	}
+	for _, f := range loose {
+		if err := ab.putLoose(f.key, f.m, values); err != nil {
+			return 0, err
+		}
+	}
+	ab.fresh = nil
+	return len(loose), nil
+}
+
 // packAppended packs the devices that now have cfg.trigger loose
 // locations or more, in Append's transaction. s.loose counts each
 // device's loose records; a device not seen since Open is counted once.
-func (s *Store) packAppended(buckets map[string]*appendBucket) error {
+func (s *Store) packAppended(buckets map[string]*appendBucket, values *[]byte) error {
 	for id, ab := range buckets {
 		if ab.dev == nil || ab.added == 0 {
 			continue
+		}
+		if n := len(ab.fresh); n > 0 {
+			loose, err := ab.flushFresh(s.pack, values)
+			if err != nil {
+				return fmt.Errorf("pack %s: %w", id, err)
+			}
+			ab.added -= n - loose
 		}
 		n, ok := s.loose[id]
 		if !ok {

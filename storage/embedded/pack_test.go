@@ -45,7 +45,11 @@ func testPackModel(t *testing.T, seed uint64, cfg packConfig) {
 		switch op := rng.IntN(10); {
 		case op < 6: // append a batch: new fixes, some late, some again
 			var batch []storage.Message
-			for range 1 + rng.IntN(6) {
+			n := 1 + rng.IntN(6)
+			if rng.IntN(5) == 0 {
+				n = 10 + rng.IntN(30) // an import's batch: packed straight away
+			}
+			for range n {
 				var m storage.Message
 				switch r := rng.IntN(10); {
 				case r < 6 || len(all) == 0:
