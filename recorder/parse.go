@@ -58,15 +58,33 @@ func ParseTopic(topic string) (user, device string, err error) {
 	if !utf8.ValidString(topic) {
 		return "", "", reject(ReasonTopic, "topic is not valid UTF-8")
 	}
-	parts := strings.Split(topic, "/")
-	if len(parts) < 3 || parts[0] != TopicPrefix {
+	prefix, rest, ok1 := strings.Cut(topic, "/")
+	user, rest, ok2 := strings.Cut(rest, "/")
+	device, _, _ = strings.Cut(rest, "/")
+	if !ok1 || !ok2 || prefix != TopicPrefix {
 		return "", "", reject(ReasonTopic, "topic %q is not %s/<user>/<device>[/...]", topic, TopicPrefix)
 	}
-	user, device = strings.ToLower(parts[1]), strings.ToLower(parts[2])
+	user, device = strings.ToLower(user), strings.ToLower(device)
 	if !validName(user) || !validName(device) {
 		return "", "", reject(ReasonTopic, "topic %q has an empty or invalid user or device", topic)
 	}
 	return user, device, nil
+}
+
+// plainString returns the value of JSON string raw when it has no escapes
+// (the common case, decoded without encoding/json), else "". raw is
+// already known to be valid JSON.
+func plainString(raw []byte) string {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return ""
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return ""
+		}
+	}
+	return string(inner)
 }
 
 func validName(s string) bool {
@@ -101,8 +119,10 @@ func Parse(topic string, payload []byte, received time.Time) (storage.Message, e
 	if !ok {
 		return m, reject(ReasonType, "no _type")
 	}
-	if err := json.Unmarshal(typ, &m.Type); err != nil || m.Type == "" {
-		return m, reject(ReasonType, "_type is not a non-empty string")
+	if m.Type = plainString(typ); m.Type == "" {
+		if err := json.Unmarshal(typ, &m.Type); err != nil || m.Type == "" {
+			return m, reject(ReasonType, "_type is not a non-empty string")
+		}
 	}
 	m.Payload = payload
 	m.TST = received.Unix()
