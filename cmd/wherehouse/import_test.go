@@ -370,6 +370,10 @@ func TestImportKill9Resume(t *testing.T) {
 	if _, added, existing, _ := importCounts(t, out); added != 0 || existing != points {
 		t.Errorf("third run: %d new, %d existing; want 0, %d", added, existing, points)
 	}
+	// The store the kill left is sound: every point once, packed, indexed.
+	if out := runCLI(t, "", "check", "--data", dir); !strings.Contains(out, fmt.Sprintf("%d locations", points)) || !strings.Contains(out, "no problems found") {
+		t.Errorf("check after the resumed import: %s", out)
+	}
 	s := startServer(t, dir)
 	var last []map[string]any
 	s.getJSON("admin", adminPassword, "/api/0/last?user=erin", &last)
