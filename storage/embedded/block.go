@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	mathbits "math/bits"
 
 	"github.com/wherehouse/wherehouse/storage"
 )
@@ -406,39 +407,45 @@ func decodeDelta(out, q []byte, qtok []int, p []byte, tok []int) ([]byte, []int,
 	}
 	var scratch [16]byte
 	pstart := len(out)
-	run, runIdx := 0, 0 // the unchanged run not copied yet: q[run:], tokens from runIdx
-	flush := func(to, toIdx int) {
-		off := len(out) - pstart - run
-		out = append(out, q[run:to]...)
-		for _, e := range qtok[runIdx:toIdx] {
-			tok = append(tok, e+off)
+	if cap(tok) < len(qtok) {
+		tok = make([]int, 0, 2*len(qtok))
+	}
+	tok = tok[:len(qtok)] // the payload has q's tokens: tok[j] is the end of the j-th
+	// run is where the bytes not copied yet start in q, runIdx the first
+	// token whose end is not known yet. A changed token's prefix and
+	// suffix are copied with the unchanged tokens around it.
+	run, runIdx := 0, 0
+	for mi, bits8 := range mask {
+		for bits8 != 0 {
+			i := mi*8 + mathbits.TrailingZeros8(bits8)
+			bits8 &= bits8 - 1
+			start, end := 0, qtok[i]
+			if i > 0 {
+				start = qtok[i-1]
+			}
+			mid, cp, cs, rest, err := readToken(p, end-start, scratch[:0])
+			if err != nil {
+				return out, tok, nil, err
+			}
+			p = rest
+			if cp > uint64(end-start) || cs > uint64(end-start)-cp {
+				return out, tok, nil, errCorrupt
+			}
+			off := len(out) - pstart - run
+			out = append(out, q[run:start+int(cp)]...)
+			for j := runIdx; j < i; j++ {
+				tok[j] = qtok[j] + off
+			}
+			out = append(out, mid...)
+			tok[i] = len(out) - pstart + int(cs)
+			run, runIdx = end-int(cs), i+1
 		}
 	}
-	for i, end := range qtok {
-		if mask[i/8]&(1<<(i%8)) == 0 {
-			continue
-		}
-		start := 0
-		if i > 0 {
-			start = qtok[i-1]
-		}
-		flush(start, i)
-		qt := q[start:end]
-		mid, cp, cs, rest, err := readToken(p, len(qt), scratch[:0])
-		if err != nil {
-			return out, tok, nil, err
-		}
-		p = rest
-		if cp > uint64(len(qt)) || cs > uint64(len(qt))-cp {
-			return out, tok, nil, errCorrupt
-		}
-		out = append(out, qt[:cp]...)
-		out = append(out, mid...)
-		out = append(out, qt[uint64(len(qt))-cs:]...)
-		tok = append(tok, len(out)-pstart)
-		run, runIdx = end, i+1
+	off := len(out) - pstart - run
+	out = append(out, q[run:]...)
+	for j := runIdx; j < len(qtok); j++ {
+		tok[j] = qtok[j] + off
 	}
-	flush(len(q), len(qtok))
 	return out, tok, p, nil
 }
 
