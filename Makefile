@@ -58,7 +58,7 @@ lint: ## gofmt and vet
 	$(GO) vet ./...
 
 .PHONY: bench
-bench: frontend ## benchmarks, load test and browser timings, side by side with baselines (~4 min)
+bench: frontend ## benchmarks, load test, browser timings and history at scale, beside baselines (~10 min)
 	bash bench/run.sh
 
 .PHONY: clean

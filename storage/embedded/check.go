@@ -82,16 +82,26 @@ func (s *Store) checkDevice(tx *bolt.Tx, db *bolt.Bucket, user, device string, r
 	if v := tx.Bucket(bucketDevID).Get([]byte(user + "\x00" + device)); len(v) == 4 {
 		dev = uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
 	}
+	var last geoMark
+	haveLast := false
 	indexed := func(tst int64, lat, lon float64) {
 		if dev == 0 {
 			return // reported once below
 		}
-		for _, l := range geoLevels {
-			if geo.Get(geoKey(l, cellOf(l, lat, lon), hourOf(tst), dev)) == nil {
+		mark := geoMark{hour: hourOf(tst)}
+		for i, l := range geoLevels {
+			mark.cells[i] = cellOf(l, lat, lon)
+		}
+		if haveLast && mark == last {
+			return // the keys of the fix before, already seen
+		}
+		for i, l := range geoLevels {
+			if geo.Get(geoKey(l, mark.cells[i], mark.hour, dev)) == nil {
 				r.Problem("%s: location at tst %d is missing from the spatial index (level %d); run wherehouse reindex", where, tst, l)
 				return
 			}
 		}
+		last, haveLast = mark, true
 	}
 	pak := db.Bucket(bucketPak)
 	if pak != nil {
