@@ -46,19 +46,8 @@ func (s *Server) areaLocations(c *echo.Context) error {
 		}
 		q.MinLon, q.MinLat, q.MaxLon, q.MaxLat = box[0], box[1], box[2], box[3]
 	}
-	if v := param(c, "from"); v != "" {
-		t, err := parseTime(v, false)
-		if err != nil {
-			return errBadRequest(err.Error())
-		}
-		q.From = t.Unix()
-	}
-	if v := param(c, "to"); v != "" {
-		t, err := parseTime(v, true)
-		if err != nil {
-			return errBadRequest(err.Error())
-		}
-		q.To = t.Unix()
+	if err := givenRange(c, &q.From, &q.To); err != nil {
+		return err
 	}
 	if v := param(c, "limit"); v != "" {
 		n, err := strconv.Atoi(v)

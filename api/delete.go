@@ -180,19 +180,8 @@ func (s *Server) hiddenLocations(c *echo.Context) error {
 		return errBadRequest("device is required")
 	}
 	q := storage.LocationQuery{User: user, Device: device, From: 0, To: maxQueryTST}
-	if v := param(c, "from"); v != "" {
-		t, err := parseTime(v, false)
-		if err != nil {
-			return errBadRequest(err.Error())
-		}
-		q.From = t.Unix()
-	}
-	if v := param(c, "to"); v != "" {
-		t, err := parseTime(v, true)
-		if err != nil {
-			return errBadRequest(err.Error())
-		}
-		q.To = t.Unix()
+	if err := givenRange(c, &q.From, &q.To); err != nil {
+		return err
 	}
 	if err := s.mayChange(c, user, device); err != nil {
 		return err

@@ -74,3 +74,22 @@ func timeRange(c *echo.Context, now time.Time) (from, to time.Time, err error) {
 	}
 	return from, to, nil
 }
+
+// givenRange reads the from and to parameters that are present into *from
+// and *to (UNIX seconds), leaving the others as they are.
+func givenRange(c *echo.Context, from, to *int64) error {
+	for _, p := range []struct {
+		name string
+		end  bool
+		dst  *int64
+	}{{"from", false, from}, {"to", true, to}} {
+		if v := param(c, p.name); v != "" {
+			t, err := parseTime(v, p.end)
+			if err != nil {
+				return errBadRequest(err.Error())
+			}
+			*p.dst = t.Unix()
+		}
+	}
+	return nil
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/signal"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/wherehouse/wherehouse/bench/track"
 )
 
 // Defaults of the flags.
@@ -364,7 +365,7 @@ type publisher struct {
 	cfg    config
 	client paho.Client
 	topic  string
-	gen    *track
+	gen    *fixes
 
 	sent, acked, errors int
 	latencies           []time.Duration
@@ -431,81 +432,23 @@ func (p *publisher) run(ctx context.Context) {
 	}
 }
 
-// track generates one device's OwnTracks location payloads: a walk around
-// a starting point with a fix every tst-step seconds, fields as the Android
-// and iOS apps send them in move mode.
-type track struct {
-	tid       string
-	lat, lon  float64
-	heading   float64
-	tst, step int64
-	batt      int
-	rng       *rand.Rand
-	buf       []byte
+// fixes is one device's payloads: bench/track's walk, a fix every step
+// seconds from tstStart.
+type fixes struct {
+	walk *track.Track
+	step int64
+	buf  []byte
 }
 
-func newTrack(n int, tstStart, step int64) *track {
-	rng := rand.New(rand.NewPCG(uint64(n), 0x6c6f616467656e))
-	return &track{
-		tid: fmt.Sprintf("%02d", n%100),
-		// Spread the devices over Europe.
-		lat: 45 + float64(n%10), lon: 2 + float64(n/10%20),
-		heading: rng.Float64() * 2 * math.Pi,
-		tst:     tstStart, step: step,
-		batt: 100, rng: rng,
-		buf: make([]byte, 0, 256),
-	}
+func newTrack(n int, tstStart, step int64) *fixes {
+	return &fixes{walk: track.New(n, 0x6c6f616467656e, tstStart-step), step: step, buf: make([]byte, 0, 256)}
 }
 
 // next returns a new payload; it is not reused, since paho keeps it until
 // the message is acknowledged.
-func (t *track) next() []byte {
-	t.heading += (t.rng.Float64() - 0.5) * 0.3
-	speed := 5 + t.rng.Float64()*25 // m/s
-	d := speed * float64(max(t.step, 1))
-	t.lat += d * math.Cos(t.heading) / 111_320
-	t.lon += d * math.Sin(t.heading) / (111_320 * math.Cos(t.lat*math.Pi/180))
-	if t.lat > 80 || t.lat < -80 {
-		t.heading += math.Pi
-	}
-	if t.lon > 180 {
-		t.lon -= 360
-	} else if t.lon < -180 {
-		t.lon += 360
-	}
-	if t.rng.IntN(200) == 0 && t.batt > 5 {
-		t.batt--
-	}
-	cog := int(math.Mod(t.heading*180/math.Pi+720, 360))
-	b := t.buf[:0]
-	b = append(b, `{"_type":"location","tid":"`...)
-	b = append(b, t.tid...)
-	b = append(b, `","lat":`...)
-	b = strconv.AppendFloat(b, t.lat, 'f', 7, 64)
-	b = append(b, `,"lon":`...)
-	b = strconv.AppendFloat(b, t.lon, 'f', 7, 64)
-	b = append(b, `,"alt":`...)
-	b = strconv.AppendInt(b, int64(30+t.rng.IntN(40)), 10)
-	b = append(b, `,"acc":`...)
-	b = strconv.AppendInt(b, int64(3+t.rng.IntN(20)), 10)
-	b = append(b, `,"vac":`...)
-	b = strconv.AppendInt(b, int64(2+t.rng.IntN(8)), 10)
-	b = append(b, `,"vel":`...)
-	b = strconv.AppendInt(b, int64(speed*3.6), 10)
-	b = append(b, `,"cog":`...)
-	b = strconv.AppendInt(b, int64(cog), 10)
-	b = append(b, `,"batt":`...)
-	b = strconv.AppendInt(b, int64(t.batt), 10)
-	b = append(b, `,"bs":1,"conn":"m","m":2,"t":"u","p":101.`...)
-	b = strconv.AppendInt(b, int64(100+t.rng.IntN(900)), 10)
-	b = append(b, `,"tst":`...)
-	b = strconv.AppendInt(b, t.tst, 10)
-	b = append(b, `,"created_at":`...)
-	b = strconv.AppendInt(b, t.tst+int64(t.rng.IntN(3)), 10)
-	b = append(b, '}')
-	t.tst += t.step
-	t.buf = b
-	return slices.Clone(b)
+func (t *fixes) next() []byte {
+	t.buf = t.walk.AppendFix(t.buf[:0], t.step)
+	return slices.Clone(t.buf)
 }
 
 // counter is the -count-sub subscriber.

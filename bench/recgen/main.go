@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wherehouse/wherehouse/bench/track"
 )
 
 // Defaults of the flags.
@@ -191,7 +191,7 @@ func writeDevice(ctx context.Context, cfg config, n int) (res result, err error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
 	}
-	tr := newTrack(cfg.Seed, n, cfg.Start.Add(time.Duration(n)*cfg.Stagger).Unix())
+	tr := track.New(n, cfg.Seed, cfg.Start.Add(time.Duration(n)*cfg.Stagger).Unix())
 	interval := int64(cfg.Interval / time.Second)
 
 	var (
@@ -222,9 +222,9 @@ func writeDevice(ctx context.Context, cfg config, n int) (res result, err error)
 		}
 		gap := int64(0)
 		if i > 0 {
-			gap = tr.gap(interval)
+			gap = tr.Gap(interval)
 		}
-		line = time.Unix(tr.tst+gap, 0).UTC().AppendFormat(line[:0], "2006-01-02T15:04:05Z")
+		line = time.Unix(tr.TST+gap, 0).UTC().AppendFormat(line[:0], "2006-01-02T15:04:05Z")
 		if m := string(line[:7]); m != month {
 			if err := closeFile(); err != nil {
 				return res, err
@@ -239,95 +239,17 @@ func writeDevice(ctx context.Context, cfg config, n int) (res result, err error)
 		line = append(line, '\t')
 		line = append(line, recTopic...)
 		line = append(line, '\t')
-		line = tr.appendFix(line, gap)
+		line = tr.AppendFix(line, gap)
 		line = append(line, '\n')
 		if _, err := w.Write(line); err != nil {
 			return res, err
 		}
 		if i == 0 {
-			res.first = tr.tst
+			res.first = tr.TST
 		}
-		res.last = tr.tst
+		res.last = tr.TST
 		res.points++
 		res.bytes += int64(len(line))
 	}
 	return res, nil
-}
-
-// track is one device's fixes: a walk around Europe at 5–30 m/s, the
-// payload generator of bench/loadgen, moved by the time between fixes.
-type track struct {
-	tid      string
-	lat, lon float64
-	heading  float64
-	tst      int64
-	batt     int
-	rng      *rand.Rand
-}
-
-func newTrack(seed uint64, n int, tst int64) *track {
-	rng := rand.New(rand.NewPCG(seed, uint64(n)))
-	return &track{
-		tid: fmt.Sprintf("%02d", n%100),
-		// Spread the devices over Europe, as loadgen does.
-		lat: 45 + float64(n%10), lon: 2 + float64(n/10%20),
-		heading: rng.Float64() * 2 * math.Pi,
-		tst:     tst,
-		batt:    100, rng: rng,
-	}
-}
-
-// gap returns the seconds to the next fix: uniform between half and one
-// and a half times interval, at least 1 so no two fixes share a tst.
-func (t *track) gap(interval int64) int64 {
-	lo := max(1, interval/2)
-	hi := max(lo, interval+interval/2)
-	return lo + t.rng.Int64N(hi-lo+1)
-}
-
-// appendFix moves the device by gap seconds and appends its payload.
-func (t *track) appendFix(b []byte, gap int64) []byte {
-	t.tst += gap
-	t.heading += (t.rng.Float64() - 0.5) * 0.3
-	speed := 5 + t.rng.Float64()*25 // m/s
-	d := speed * float64(gap)
-	t.lat += d * math.Cos(t.heading) / 111_320
-	t.lon += d * math.Sin(t.heading) / (111_320 * math.Cos(t.lat*math.Pi/180))
-	if t.lat > 80 || t.lat < -80 {
-		t.heading += math.Pi
-	}
-	if t.lon > 180 {
-		t.lon -= 360
-	} else if t.lon < -180 {
-		t.lon += 360
-	}
-	if t.rng.IntN(200) == 0 && t.batt > 5 {
-		t.batt--
-	}
-	cog := int(math.Mod(t.heading*180/math.Pi+720, 360))
-	b = append(b, `{"_type":"location","tid":"`...)
-	b = append(b, t.tid...)
-	b = append(b, `","lat":`...)
-	b = strconv.AppendFloat(b, t.lat, 'f', 7, 64)
-	b = append(b, `,"lon":`...)
-	b = strconv.AppendFloat(b, t.lon, 'f', 7, 64)
-	b = append(b, `,"alt":`...)
-	b = strconv.AppendInt(b, int64(30+t.rng.IntN(40)), 10)
-	b = append(b, `,"acc":`...)
-	b = strconv.AppendInt(b, int64(3+t.rng.IntN(20)), 10)
-	b = append(b, `,"vac":`...)
-	b = strconv.AppendInt(b, int64(2+t.rng.IntN(8)), 10)
-	b = append(b, `,"vel":`...)
-	b = strconv.AppendInt(b, int64(speed*3.6), 10)
-	b = append(b, `,"cog":`...)
-	b = strconv.AppendInt(b, int64(cog), 10)
-	b = append(b, `,"batt":`...)
-	b = strconv.AppendInt(b, int64(t.batt), 10)
-	b = append(b, `,"bs":1,"conn":"m","m":2,"t":"u","p":101.`...)
-	b = strconv.AppendInt(b, int64(100+t.rng.IntN(900)), 10)
-	b = append(b, `,"tst":`...)
-	b = strconv.AppendInt(b, t.tst, 10)
-	b = append(b, `,"created_at":`...)
-	b = strconv.AppendInt(b, t.tst+int64(t.rng.IntN(3)), 10)
-	return append(b, '}')
 }
