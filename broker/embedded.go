@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/wherehouse/wherehouse/auth"
 	"github.com/wherehouse/wherehouse/recorder"
+	"github.com/wherehouse/wherehouse/storage"
 )
 
 // Defaults for Config.
@@ -43,6 +45,16 @@ type Config struct {
 	MaxClients   int    // connected at once
 	MaxKeepalive uint16 // seconds; longer or absent keepalives are cut to this
 	StateFile    string // retained messages and sessions; "" keeps them in memory
+	// Devices, when set with StateFile, tells which devices have data:
+	// saved retained messages of other devices are dropped at start.
+	Devices DeviceLister
+}
+
+// DeviceLister lists a user's devices, by history and by state
+// (storage.Store does both).
+type DeviceLister interface {
+	Devices(ctx context.Context, user string) ([]string, error)
+	ListDevices(ctx context.Context, user string) ([]storage.Device, error)
 }
 
 // Embedded is the built-in MQTT broker.
@@ -100,7 +112,7 @@ func NewEmbedded(cfg Config, accounts *auth.Accounts, policy *auth.Policy, rec *
 		if err != nil {
 			return nil, fmt.Errorf("open broker state %s: %w", cfg.StateFile, err)
 		}
-		if err := srv.AddHook(newRetainedStore(cfg.StateFile+".retained", log), nil); err != nil {
+		if err := srv.AddHook(newRetainedStore(cfg.StateFile+".retained", cfg.Devices, log), nil); err != nil {
 			return nil, fmt.Errorf("load retained messages: %w", err)
 		}
 	}

@@ -42,6 +42,9 @@ type External struct {
 
 	mu     sync.RWMutex // guards client: Run sets it, Publish reads it
 	client paho.Client
+
+	seenMu sync.Mutex
+	seen   map[string]deviceKey // topics received, for ForgetRetained
 }
 
 // NewExternal validates cfg and prepares the client; Run connects.
@@ -164,6 +167,13 @@ func (e *External) connect(ctx context.Context) error {
 }
 
 func (e *External) onMessage(_ paho.Client, m paho.Message) {
+	if len(m.Payload()) == 0 {
+		// A retained message being cleared (by ForgetRetained, echoed to
+		// our subscription, or by another client), not a device message.
+		m.Ack()
+		return
+	}
+	e.see(m.Topic())
 	if isCmdTopic(m.Topic()) {
 		// Commands to devices (ours included: the broker echoes what we
 		// publish back to our owntracks/# subscription) are not device

@@ -210,7 +210,9 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 // precision, just before it is written: the exact position never leaves
 // the server for them, retained messages included.
 func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
-	if pk.FixedHeader.Type != packets.Publish || cl.Net.Inline {
+	if pk.FixedHeader.Type != packets.Publish || cl.Net.Inline || len(pk.Payload) == 0 {
+		// An empty payload clears a retained message (ForgetRetained):
+		// nothing to coarsen, and the apps must get it empty.
 		return pk
 	}
 	u, ok := h.user(cl)

@@ -2,11 +2,13 @@ package broker
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/wherehouse/wherehouse/recorder"
 )
 
 // sessionStore is mochi's bbolt storage hook for what changes rarely:
@@ -44,8 +48,9 @@ const retainedFlush = 2 * time.Second
 // map update, not a disk transaction.
 type retainedStore struct {
 	mqtt.HookBase
-	path string
-	log  *slog.Logger
+	path    string
+	devices DeviceLister // nil: keep every saved message
+	log     *slog.Logger
 
 	mu    sync.Mutex
 	msgs  map[string]storage.Message
@@ -54,8 +59,8 @@ type retainedStore struct {
 	done  chan struct{}
 }
 
-func newRetainedStore(path string, log *slog.Logger) *retainedStore {
-	return &retainedStore{path: path, log: log, msgs: map[string]storage.Message{}}
+func newRetainedStore(path string, devices DeviceLister, log *slog.Logger) *retainedStore {
+	return &retainedStore{path: path, devices: devices, log: log, msgs: map[string]storage.Message{}}
 }
 
 func (r *retainedStore) ID() string { return "wherehouse-retained" }
@@ -140,7 +145,7 @@ func (r *retainedStore) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, n in
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.dirty = true
-	if n == -1 {
+	if n == -1 || len(pk.Payload) == 0 { // [MQTT-3.3.1-11]
 		delete(r.msgs, pk.TopicName)
 		return
 	}
@@ -158,12 +163,78 @@ func (r *retainedStore) OnRetainedExpired(topic string) {
 	r.mu.Unlock()
 }
 
+// StoredRetainedMessages is what mochi loads at start, before it accepts
+// clients.
 func (r *retainedStore) StoredRetainedMessages() ([]storage.Message, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.dropDeleted()
 	out := make([]storage.Message, 0, len(r.msgs))
 	for _, m := range r.msgs {
 		out = append(out, m)
+	}
+	return out, nil
+}
+
+// dropDeletedTimeout bounds asking the store for devices at start.
+const dropDeletedTimeout = 30 * time.Second
+
+// dropDeleted removes the saved retained messages of devices that have no
+// data in the store: deleted while the server was not running ("wherehouse
+// delete" on the store itself), when no broker was there to clear them
+// (see Embedded.ForgetRetained). If the store cannot answer, everything
+// is kept. Called with r.mu held.
+func (r *retainedStore) dropDeleted() {
+	if r.devices == nil || len(r.msgs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dropDeletedTimeout)
+	defer cancel()
+	known := map[string]map[string]bool{} // user -> device -> has data
+	var drop []string
+	for topic := range r.msgs {
+		user, device, err := recorder.ParseTopic(topic)
+		if err != nil {
+			continue // not a device's topic
+		}
+		devices, ok := known[user]
+		if !ok {
+			if devices, err = r.userDevices(ctx, user); err != nil {
+				r.log.Warn("retained messages not checked against the store; keeping them", "user", user, "error", err)
+				return
+			}
+			known[user] = devices
+		}
+		if !devices[device] {
+			drop = append(drop, topic)
+		}
+	}
+	for _, topic := range drop {
+		delete(r.msgs, topic)
+	}
+	if len(drop) > 0 {
+		r.dirty = true
+		r.log.Info("retained messages of deleted devices dropped", "topics", len(drop))
+	}
+}
+
+// userDevices returns the devices of user with history or state, lower
+// case as recorder.ParseTopic makes them (imports may keep other case).
+func (r *retainedStore) userDevices(ctx context.Context, user string) (map[string]bool, error) {
+	out := map[string]bool{}
+	names, err := r.devices.Devices(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("list devices of %s: %w", user, err)
+	}
+	for _, d := range names {
+		out[strings.ToLower(d)] = true
+	}
+	states, err := r.devices.ListDevices(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("list device states of %s: %w", user, err)
+	}
+	for _, d := range states {
+		out[strings.ToLower(d.Device)] = true
 	}
 	return out, nil
 }

@@ -175,8 +175,13 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	rec.Observe(engine.Observe)
 
 	// Retention and deletions: policies applied in the background; the
-	// engine and the tracker forget deleted devices.
-	keeper := newRetention(store, log, engine.ForgetDevice, tracker.Forget, purgeUser(policy, engine, store, secrets, store))
+	// engine and the tracker forget deleted devices, the broker (once it
+	// exists) their retained messages.
+	var retained broker.Retained
+	keeper := newRetention(store, log, engine.ForgetDevice, func(ctx context.Context, user, device string) {
+		tracker.Forget(ctx, user, device)
+		retained.Forget(ctx, user, device)
+	}, purgeUser(policy, engine, store, secrets, store))
 
 	var wg sync.WaitGroup
 	wg.Go(func() { rec.Run(ctx) })
@@ -223,6 +228,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		stops = append(stops, func() { cancel(); ewg.Wait() })
 		log.Info("using external broker", "broker", cfg.Broker, "filter", ext.Filter())
 		publisher = ext
+		retained.Use(ext.ForgetRetained)
 	} else {
 		tcp := cfg.MQTT
 		if tcp == "off" {
@@ -231,7 +237,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		emb, err := broker.NewEmbedded(broker.Config{
 			TCP: tcp, TLS: cfg.MQTTTLS, TLSConfig: tlsConfig,
 			MaxPacket: cfg.MaxPacket, MaxClients: cfg.MaxClients,
-			StateFile: filepath.Join(cfg.Data, brokerStateFile),
+			StateFile: filepath.Join(cfg.Data, brokerStateFile), Devices: store,
 		}, accounts, policy, rec, reg, log)
 		if err != nil {
 			return err
@@ -242,6 +248,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		stops = append(stops, func() { emb.Close() })
 		mqttWS = emb
 		publisher = emb
+		retained.Use(emb.ForgetRetained)
 		if a := emb.Addr("tcp"); a != "" {
 			log.Info("listening", "service", "mqtt", "addr", a)
 		}
@@ -291,7 +298,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	}
 	ctlSrv := &http.Server{Handler: api.Control(api.ControlDeps{
 		Accounts: accounts, Secrets: secrets, Policy: policy, Events: engine, Store: store, Log: log, Retention: keeper,
-		History: store, Version: version, Importer: imports,
+		History: store, Version: version, Importer: imports, Maintenance: store,
 	}), ReadHeaderTimeout: 10 * time.Second}
 	stops = append(stops, serveHTTP(ctlSrv, ctlLn, func() {}, log))
 
