@@ -405,7 +405,6 @@ func decodeDelta(out, q []byte, qtok []int, p []byte, tok []int) ([]byte, []int,
 	if len(qtok)%8 != 0 && mask[nmask-1]>>(len(qtok)%8) != 0 {
 		return out, tok, nil, errCorrupt
 	}
-	var scratch [16]byte
 	pstart := len(out)
 	if cap(tok) < len(qtok) {
 		tok = make([]int, 0, 2*len(qtok))
@@ -423,22 +422,85 @@ func decodeDelta(out, q []byte, qtok []int, p []byte, tok []int) ([]byte, []int,
 			if i > 0 {
 				start = qtok[i-1]
 			}
-			mid, cp, cs, rest, err := readToken(p, end-start, scratch[:0])
-			if err != nil {
-				return out, tok, nil, err
-			}
-			p = rest
-			if cp > uint64(end-start) || cs > uint64(end-start)-cp {
+			// The changed token's head byte, then what follows it (see
+			// appendToken); decoded here, inline: this is the inner loop
+			// of every read of packed history.
+			if len(p) == 0 {
 				return out, tok, nil, errCorrupt
 			}
-			off := len(out) - pstart - run
-			out = append(out, q[run:start+int(cp)]...)
-			for j := runIdx; j < i; j++ {
-				tok[j] = qtok[j] + off
+			head := p[0]
+			p = p[1:]
+			qlen := end - start
+			var cs int
+			switch head & 3 {
+			case tokSame, tokNibbles:
+				n := int(head >> 4)
+				cs = int(head >> 2 & 3)
+				if n == 0 || cs > 2 || qlen < cs+n {
+					return out, tok, nil, errCorrupt
+				}
+				cp := qlen - n - cs
+				off := len(out) - pstart - run
+				out = append(out, q[run:start+cp]...)
+				for j := runIdx; j < i; j++ {
+					tok[j] = qtok[j] + off
+				}
+				if head&3 == tokSame {
+					if len(p) < n {
+						return out, tok, nil, errCorrupt
+					}
+					out = append(out, p[:n]...)
+					p = p[n:]
+					break
+				}
+				nb := (n + 1) / 2
+				if len(p) < nb {
+					return out, tok, nil, errCorrupt
+				}
+				for _, x := range p[:n/2] {
+					pair := nibblePairs[x]
+					if pair[0] == 0 || pair[1] == 0 {
+						return out, tok, nil, errCorrupt
+					}
+					out = append(out, pair[0], pair[1])
+				}
+				if n%2 == 1 {
+					x := p[nb-1]
+					if x&0x0f != 0x0f || nibblePairs[x][0] == 0 {
+						return out, tok, nil, errCorrupt
+					}
+					out = append(out, nibblePairs[x][0])
+				}
+				p = p[nb:]
+			default:
+				if head != tokGeneral {
+					return out, tok, nil, errCorrupt
+				}
+				var cp64, cs64 uint64
+				var mid []byte
+				var err error
+				if cp64, p, err = uvarint(p); err != nil {
+					return out, tok, nil, err
+				}
+				if cs64, p, err = uvarint(p); err != nil {
+					return out, tok, nil, err
+				}
+				if mid, p, err = readBytes(p); err != nil {
+					return out, tok, nil, err
+				}
+				if cp64 > uint64(qlen) || cs64 > uint64(qlen)-cp64 {
+					return out, tok, nil, errCorrupt
+				}
+				cs = int(cs64)
+				off := len(out) - pstart - run
+				out = append(out, q[run:start+int(cp64)]...)
+				for j := runIdx; j < i; j++ {
+					tok[j] = qtok[j] + off
+				}
+				out = append(out, mid...)
 			}
-			out = append(out, mid...)
-			tok[i] = len(out) - pstart + int(cs)
-			run, runIdx = end-int(cs), i+1
+			tok[i] = len(out) - pstart + cs
+			run, runIdx = end-cs, i+1
 		}
 	}
 	off := len(out) - pstart - run
@@ -534,59 +596,6 @@ var nibblePairs = func() (t [256][2]byte) {
 	}
 	return t
 }()
-
-// readToken reads a changed token of a token qlen long. mid is scratch
-// space for the nibble kind.
-func readToken(p []byte, qlen int, scratch []byte) (mid []byte, cp, cs uint64, rest []byte, err error) {
-	if len(p) == 0 {
-		return nil, 0, 0, nil, errCorrupt
-	}
-	head := p[0]
-	p = p[1:]
-	switch head & 3 {
-	case tokGeneral:
-		if head != 0 {
-			return nil, 0, 0, nil, errCorrupt
-		}
-		if cp, p, err = uvarint(p); err != nil {
-			return nil, 0, 0, nil, err
-		}
-		if cs, p, err = uvarint(p); err != nil {
-			return nil, 0, 0, nil, err
-		}
-		mid, p, err = readBytes(p)
-		return mid, cp, cs, p, err
-	case tokSame, tokNibbles:
-		cs, n := uint64(head>>2&3), int(head>>4)
-		if n == 0 || cs > 2 || uint64(qlen) < cs+uint64(n) {
-			return nil, 0, 0, nil, errCorrupt
-		}
-		cp = uint64(qlen-n) - cs
-		if head&3 == tokSame {
-			if len(p) < n {
-				return nil, 0, 0, nil, errCorrupt
-			}
-			return p[:n], cp, cs, p[n:], nil
-		}
-		nb := (n + 1) / 2
-		if len(p) < nb {
-			return nil, 0, 0, nil, errCorrupt
-		}
-		mid = scratch[:0]
-		for _, x := range p[:nb] {
-			pair := nibblePairs[x]
-			if pair[0] == 0 || pair[1] == 0 && x&0x0f != 0x0f {
-				return nil, 0, 0, nil, errCorrupt
-			}
-			mid = append(mid, pair[0], pair[1])
-		}
-		if n%2 == 1 && p[nb-1]&0x0f != 0x0f {
-			return nil, 0, 0, nil, errCorrupt
-		}
-		return mid[:n], cp, cs, p[nb:], nil
-	}
-	return nil, 0, 0, nil, errCorrupt
-}
 
 // e7 returns x in units of 1e-7 when that is exact: the case for every
 // coordinate written with at most seven decimals, as the apps send them.
