@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -15,9 +16,9 @@ import (
 )
 
 // The spatial index says which devices were in which grid cell in which
-// hour: one key per (level, cell, hour, device), no value.
+// hour: one key per (level, week, device, cell, hour), no value.
 //
-//	geo/<level 1><cell 4><hour 4><device id 4>
+//	geo/<level 1><week 2><device id 4><cell 4><hour 4>
 //	devid/<user>\x00<device> -> device id, 4 bytes
 //	devname/<device id>      -> <user>\x00<device>
 //
@@ -25,12 +26,16 @@ import (
 // 180/2^L degrees; cell is row<<L | column. Level 13 cells are about 4.9
 // by 2.4 km at the equator (3.1 by 2.4 km at 50°), level 9 about 78 by 39
 // km, level 5 about 1250 by 625 km, level 1 a hemisphere's half. A query
-// reads the index at the finest level that covers its
-// box in a few cells, then the matching device-hours of history, so its
-// cost follows what it finds, not how much history there is. A device
-// that stays put adds one key per level and hour; one that moves adds one
-// per cell it crosses. Entries of deleted locations stay until reindex:
-// they only cost a look at an hour that has nothing left.
+// reads the index at the finest level that covers its box in a few cells:
+// for each week of its range and each device it may see, one seek per row
+// of cells, then the device-hours found. So its cost follows the weeks,
+// devices and what it finds, not how much history there is. Weeks and
+// devices come first in the key so that what one batch of fixes adds (one
+// device, recent weeks) lands on a few neighbouring pages, however large
+// the index grows. A device that stays put adds one key per level and
+// hour; one that moves adds one per cell it crosses. Entries of deleted
+// locations stay until reindex: they only cost a look at an hour that has
+// nothing left.
 var (
 	bucketGeo     = []byte("geo")
 	bucketDevID   = []byte("devid")
@@ -44,7 +49,7 @@ var geoLevels = [...]uint8{13, 9, 5, 1}
 // to a coarser one.
 const maxCover = 64
 
-const geoKeyLen = 13
+const geoKeyLen = 15
 
 func cellOf(level uint8, lat, lon float64) uint32 {
 	n := uint32(1) << level
@@ -56,11 +61,15 @@ func cellOf(level uint8, lat, lon float64) uint32 {
 func geoKey(level uint8, cell, hour, dev uint32) []byte {
 	k := make([]byte, geoKeyLen)
 	k[0] = level
-	binary.BigEndian.PutUint32(k[1:], cell)
-	binary.BigEndian.PutUint32(k[5:], hour)
-	binary.BigEndian.PutUint32(k[9:], dev)
+	binary.BigEndian.PutUint16(k[1:], weekOf(hour))
+	binary.BigEndian.PutUint32(k[3:], dev)
+	binary.BigEndian.PutUint32(k[7:], cell)
+	binary.BigEndian.PutUint32(k[11:], hour)
 	return k
 }
+
+// weekOf is the week (168 hours from the UNIX epoch) of an hour.
+func weekOf(hour uint32) uint16 { return uint16(min(hour/168, math.MaxUint16)) }
 
 func hourOf(tst int64) uint32 { return uint32(min(max(tst, 0)/3600, math.MaxUint32)) }
 
@@ -266,113 +275,108 @@ func (s *Store) LocationsIn(ctx context.Context, q storage.AreaQuery, fn func(*s
 	return next, nil
 }
 
-// areaPage collects up to q.Limit+1 matches, hour by hour: the index's
-// cells are merged by hour, and the devices of each hour read for it.
+// areaPage collects up to q.Limit+1 matches, week by week and hour by
+// hour: the index gives the device-hours of each week in the box, and the
+// devices of each hour are read for it.
 func (s *Store) areaPage(ctx context.Context, tx *bolt.Tx, q *storage.AreaQuery) ([]storage.StoredLocation, error) {
 	level, ranges := cover(q)
-	geo := tx.Bucket(bucketGeo)
-	from, to := hourOf(q.From), hourOf(q.To)
-	type cellCursor struct {
-		c      *bolt.Cursor
-		prefix []byte
-		k      []byte
+	type device struct {
+		id           uint32
+		user, device string
 	}
-	var cells []*cellCursor
-	for _, r := range ranges {
-		for y := r.y0; y <= r.y1; y++ {
-			for x := r.x0; x <= r.x1; x++ {
-				cc := &cellCursor{c: geo.Cursor(), prefix: geoKey(level, y<<level|x, 0, 0)[:5]}
-				cc.k, _ = cc.c.Seek(geoKey(level, y<<level|x, from, 0))
-				cells = append(cells, cc)
-			}
+	var devices []device
+	err := tx.Bucket(bucketDevID).ForEach(func(k, v []byte) error {
+		u, d, ok := bytes.Cut(k, []byte{0})
+		if ok && len(v) == 4 && (q.Allow == nil || q.Allow(string(u), string(d))) {
+			devices = append(devices, device{binary.BigEndian.Uint32(v), string(u), string(d)})
 		}
+		return nil
+	})
+	if err != nil || len(devices) == 0 {
+		return nil, err
 	}
-	valid := func(cc *cellCursor) bool {
-		return cc.k != nil && bytes.HasPrefix(cc.k, cc.prefix) && binary.BigEndian.Uint32(cc.k[5:]) <= to
-	}
-	names := tx.Bucket(bucketDevName)
-	allowed := map[uint32]*[2]string{} // nil: not allowed
+	geo := tx.Bucket(bucketGeo)
+	c := geo.Cursor()
+	from, to := hourOf(q.From), hourOf(q.To)
 	var page []storage.StoredLocation
 	var cache blockCache
 	var rr recordReader
-	for {
+	for week := int(weekOf(from)); week <= int(weekOf(to)); week++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		// The smallest hour any cell has left, and its devices.
-		hour, found := uint32(math.MaxUint32), false
-		for _, cc := range cells {
-			if valid(cc) {
-				hour, found = min(hour, binary.BigEndian.Uint32(cc.k[5:])), true
+		// Jump over weeks without a key at this level.
+		k, _ := c.Seek(binary.BigEndian.AppendUint16([]byte{level}, uint16(week)))
+		if k == nil || k[0] != level {
+			break
+		}
+		if w := int(binary.BigEndian.Uint16(k[1:])); w > week {
+			if week = w; week > int(weekOf(to)) {
+				break
 			}
 		}
-		if !found {
-			return page, nil
-		}
-		devs := map[uint32]bool{}
-		for _, cc := range cells {
-			for valid(cc) && binary.BigEndian.Uint32(cc.k[5:]) == hour {
-				devs[binary.BigEndian.Uint32(cc.k[9:])] = true
-				cc.k, _ = cc.c.Next()
+		// hours[h] lists the devices (indexes into devices) in the box
+		// in hour h of this week.
+		hours := map[uint32][]int{}
+		for di, d := range devices {
+			prefix := geoKey(level, 0, uint32(week)*168, d.id)[:7]
+			if k, _ := c.Seek(prefix); k == nil || !bytes.HasPrefix(k, prefix) {
+				continue // nothing of this device this week
 			}
-		}
-		var found0 []storage.StoredLocation
-		for _, dev := range slices.Sorted(mapKeysU32(devs)) {
-			who, seen := allowed[dev]
-			if !seen {
-				who = nil
-				if v := names.Get(binary.BigEndian.AppendUint32(nil, dev)); v != nil {
-					if u, d, ok := bytes.Cut(v, []byte{0}); ok && (q.Allow == nil || q.Allow(string(u), string(d))) {
-						who = &[2]string{string(u), string(d)}
+			seen := map[uint32]bool{}
+			for _, r := range ranges {
+				for y := r.y0; y <= r.y1; y++ {
+					first, last := y<<level|r.x0, y<<level|r.x1
+					for k, _ := c.Seek(geoKey(level, first, uint32(week)*168, d.id)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+						if binary.BigEndian.Uint32(k[7:]) > last {
+							break
+						}
+						if h := binary.BigEndian.Uint32(k[11:]); h >= from && h <= to && !seen[h] {
+							seen[h] = true
+							hours[h] = append(hours[h], di)
+						}
 					}
 				}
-				allowed[dev] = who
-			}
-			if who == nil {
-				continue
-			}
-			db := histDevice(tx, who[0], who[1])
-			if db == nil {
-				continue
-			}
-			start, end := max(int64(hour)*3600, q.From), min(int64(hour)*3600+3599, q.To)
-			c := newLocCursor(db, &cache)
-			for c.seek(start); c.valid() && c.tst() <= end; c.next() {
-				l := storage.StoredLocation{Message: storage.Message{User: who[0], Device: who[1]}}
-				if err := c.message(&rr, &l.Message); err != nil {
-					return nil, err
-				}
-				if !q.Contains(l.Lat, l.Lon) {
-					continue
-				}
-				l.ID = recordID(c.key())
-				if q.After != nil && !q.After.Before(l.TST, l.User, l.Device, l.ID) {
-					continue
-				}
-				found0 = append(found0, l)
-			}
-			if err := c.failed(); err != nil {
-				return nil, fmt.Errorf("read %s/%s: %w", who[0], who[1], err)
 			}
 		}
-		slices.SortFunc(found0, compareArea)
-		page = append(page, found0...)
-		if len(page) > q.Limit {
-			return page[:q.Limit+1], nil
+		for _, hour := range slices.Sorted(maps.Keys(hours)) {
+			var found []storage.StoredLocation
+			start, end := max(int64(hour)*3600, q.From), min(int64(hour)*3600+3599, q.To)
+			for _, di := range hours[hour] {
+				d := devices[di]
+				db := histDevice(tx, d.user, d.device)
+				if db == nil {
+					continue
+				}
+				lc := newLocCursor(db, &cache)
+				for lc.seek(start); lc.valid() && lc.tst() <= end; lc.next() {
+					l := storage.StoredLocation{Message: storage.Message{User: d.user, Device: d.device}}
+					if err := lc.message(&rr, &l.Message); err != nil {
+						return nil, err
+					}
+					if !q.Contains(l.Lat, l.Lon) {
+						continue
+					}
+					l.ID = recordID(lc.key())
+					if q.After != nil && !q.After.Before(l.TST, l.User, l.Device, l.ID) {
+						continue
+					}
+					found = append(found, l)
+				}
+				if err := lc.failed(); err != nil {
+					return nil, fmt.Errorf("read %s/%s: %w", d.user, d.device, err)
+				}
+			}
+			slices.SortFunc(found, compareArea)
+			page = append(page, found...)
+			if len(page) > q.Limit {
+				return page[:q.Limit+1], nil
+			}
 		}
 	}
+	return page, nil
 }
 
 func compareArea(a, b storage.StoredLocation) int {
 	return cmp.Or(cmp.Compare(a.TST, b.TST), cmp.Compare(a.User, b.User), cmp.Compare(a.Device, b.Device), cmp.Compare(a.ID, b.ID))
-}
-
-func mapKeysU32(m map[uint32]bool) func(func(uint32) bool) {
-	return func(yield func(uint32) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

@@ -110,6 +110,29 @@ func TestLocationsIn(t *testing.T) {
 	}
 }
 
+// TestLocationsInAllTime asks for the whole world over all time: every
+// location, in order, and the walk over weeks ends.
+func TestLocationsInAllTime(t *testing.T) {
+	s := openDir(t, t.TempDir())
+	defer s.Close()
+	all := areaFixture(t, s)
+	q := storage.AreaQuery{MinLat: -90, MinLon: -180, MaxLat: 90, MaxLon: 180, From: 0, To: maxTST, Limit: len(all) + 1}
+	n := 0
+	last := ""
+	next, err := s.LocationsIn(t.Context(), q, func(l *storage.StoredLocation) error {
+		k := areaKey(&l.Message)
+		if k <= last {
+			t.Fatalf("%s after %s", k, last)
+		}
+		last = k
+		n++
+		return nil
+	})
+	if err != nil || next != nil || n != len(all) {
+		t.Fatalf("%d of %d locations, next %v, %v", n, len(all), next, err)
+	}
+}
+
 func TestLocationsInSkipsDeletedAndHidden(t *testing.T) {
 	s := openDir(t, t.TempDir())
 	defer s.Close()
