@@ -25,28 +25,44 @@ func (s *Store) Check(ctx context.Context, progress func(done int)) (storage.Che
 		r.FileBytes = fi.Size()
 	}
 	newest := map[string]*storage.Message{}
+	// bbolt's page check reads the whole file in one transaction; the
+	// records are then checked a device per transaction, so writers that
+	// must grow the file wait for one device at most.
+	var devices [][2]string
 	err := s.hist.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			r.Problem("file: %v", err)
 		}
 		hist := tx.Bucket(bucketHist)
 		return hist.ForEachBucket(func(user []byte) error {
-			ub := hist.Bucket(user)
-			return ub.ForEachBucket(func(device []byte) error {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				r.Devices++
-				m, err := s.checkDevice(tx, ub.Bucket(device), string(user), string(device), &r, progress)
-				if m != nil {
-					newest[m.User+"/"+m.Device] = m
-				}
-				return err
+			return hist.Bucket(user).ForEachBucket(func(device []byte) error {
+				devices = append(devices, [2]string{string(user), string(device)})
+				return nil
 			})
 		})
 	})
 	if err != nil {
 		return r, fmt.Errorf("check: %w", err)
+	}
+	for _, d := range devices {
+		if err := ctx.Err(); err != nil {
+			return r, err
+		}
+		err := s.hist.View(func(tx *bolt.Tx) error {
+			db := histDevice(tx, d[0], d[1])
+			if db == nil {
+				return nil // deleted meanwhile
+			}
+			r.Devices++
+			m, err := s.checkDevice(tx, db, d[0], d[1], &r, progress)
+			if m != nil {
+				newest[m.User+"/"+m.Device] = m
+			}
+			return err
+		})
+		if err != nil {
+			return r, fmt.Errorf("check %s/%s: %w", d[0], d[1], err)
+		}
 	}
 	err = s.hist.View(func(tx *bolt.Tx) error {
 		r.Events = tx.Bucket(bucketEvents).Stats().KeyN
