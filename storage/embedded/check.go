@@ -34,13 +34,9 @@ func (s *Store) Check(ctx context.Context, progress func(done int)) (storage.Che
 		for err := range tx.Check() {
 			r.Problem("file: %v", err)
 		}
-		hist := tx.Bucket(bucketHist)
-		return hist.ForEachBucket(func(user []byte) error {
-			return hist.Bucket(user).ForEachBucket(func(device []byte) error {
-				devices = append(devices, [2]string{string(user), string(device)})
-				return nil
-			})
-		})
+		var err error
+		devices, err = historyDevices(tx)
+		return err
 	})
 	if err != nil {
 		return r, fmt.Errorf("check: %w", err)
@@ -235,13 +231,9 @@ func (s *Store) Reindex(ctx context.Context, progress func(done int)) error {
 	s.forgetIndexCaches()
 	var devices [][2]string
 	err = s.hist.View(func(tx *bolt.Tx) error {
-		hist := tx.Bucket(bucketHist)
-		return hist.ForEachBucket(func(user []byte) error {
-			return hist.Bucket(user).ForEachBucket(func(device []byte) error {
-				devices = append(devices, [2]string{string(user), string(device)})
-				return nil
-			})
-		})
+		var err error
+		devices, err = historyDevices(tx)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("reindex: %w", err)
@@ -331,4 +323,17 @@ func (s *Store) reindexDevice(ctx context.Context, user, device string, done *in
 		}
 	}
 	return nil
+}
+
+// historyDevices lists the user and device of every device with history.
+func historyDevices(tx *bolt.Tx) ([][2]string, error) {
+	var out [][2]string
+	hist := tx.Bucket(bucketHist)
+	err := hist.ForEachBucket(func(user []byte) error {
+		return hist.Bucket(user).ForEachBucket(func(device []byte) error {
+			out = append(out, [2]string{string(user), string(device)})
+			return nil
+		})
+	})
+	return out, err
 }
