@@ -52,7 +52,7 @@ const recorderTopicPrefix = "owntracks/"
 func detectJSON(head []byte) string {
 	has := func(s string) bool { return bytes.Contains(head, []byte(s)) }
 	switch {
-	case has(`"semanticSegments"`), has(`"rawSignals"`), has(`"timelinePath"`),
+	case has(`"timelineObjects"`), has(`"semanticSegments"`), has(`"rawSignals"`), has(`"timelinePath"`),
 		has(`"latitudeE7"`), has(`"startTime"`) && has(`"endTime"`):
 		return FormatTakeout
 	case has(`"FeatureCollection"`), has(`"Feature"`):

@@ -97,7 +97,7 @@ func FuzzRecLine(f *testing.F) {
 // FuzzTakeout checks the Google location history reader (and the JSON
 // streamer under it) on any input.
 func FuzzTakeout(f *testing.F) {
-	seeds(f, "Records.json", "Timeline.json", "location-history.json")
+	seeds(f, "Records.json", "Semantic-2019_JANUARY.json", "Timeline.json", "location-history.json")
 	f.Fuzz(func(t *testing.T, input []byte) {
 		fuzzImport(t, FormatTakeout, input)
 	})

@@ -21,7 +21,7 @@ const (
 	FormatOwnTracks = "owntracks" // OwnTracks payloads: JSON lines (optionally "topic payload"), or a JSON array
 	FormatGPX       = "gpx"       // GPX 1.0/1.1 track, route and way points
 	FormatGeoJSON   = "geojson"   // GeoJSON Points (and LineStrings with coordinate times)
-	FormatTakeout   = "takeout"   // Google location history: Records.json, Timeline.json, the iOS export
+	FormatTakeout   = "takeout"   // Google location history: Records.json, Semantic Location History, Timeline.json, the iOS export
 	FormatCard      = "card"      // a Recorder cards/ file
 	FormatWaypoints = "waypoints" // a Recorder waypoints/ .otrw file
 	FormatLast      = "last"      // a Recorder last/ file

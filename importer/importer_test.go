@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,9 @@ func TestFormats(t *testing.T) {
 			`{"_type":"location","tid":"ne","tst":1714543440,"lat":52.5200066,"lon":13.404954}`},
 		{"location-history.json", importer.Source{User: "alice", Device: "phone"}, 4, 4, map[string]int64{},
 			`{"_type":"location","tid":"ne","tst":1714626600,"lat":52.5386,"lon":13.4241}`},
+		{"Semantic-2019_JANUARY.json", importer.Source{User: "alice", Device: "phone"}, 8, 8,
+			map[string]int64{importer.ReasonCoordinates: 1},
+			`{"_type":"location","tid":"ne","tst":1546416000,"lat":52.516387,"lon":13.377702}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -180,6 +184,59 @@ func TestRecLines(t *testing.T) {
 	}
 }
 
+// TestSemanticLocationHistory checks what a Takeout Semantic Location
+// History month becomes: each place visit's location at its start and its
+// end, each activity's start location, the timed points of its
+// simplifiedRawPath (not the untimed one, nor its waypointPath) and its end
+// location; a visit without coordinates is skipped.
+func TestSemanticLocationHistory(t *testing.T) {
+	store := openStore(t)
+	im := importer.New(store, importer.Options{})
+	const name = "Semantic-2019_JANUARY.json"
+	sum := importFile(t, im, name, importer.Source{User: "alice", Device: "phone"})
+
+	location := func(clock, lat, lon, more string) string {
+		at, err := time.Parse(time.RFC3339, "2019-01-02T"+clock+"Z")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf(`{"_type":"location","tid":"ne","tst":%d,"lat":%s,"lon":%s%s}`, at.Unix(), lat, lon, more)
+	}
+	want := []string{
+		location("08:00:00", "52.516387", "13.377702", ""),            // visit: startTimestamp 08:00:00.123Z
+		location("09:30:12", "52.516387", "13.377702", ""),            // its endTimestamp
+		location("09:30:12", "52.516421", "13.378015", ""),            // activity: startLocation
+		location("09:36:05", "52.5171563", "13.3902211", `,"acc":10`), // simplifiedRawPath: timestamp
+		location("09:44:51", "52.518942", "13.4001877", `,"acc":13`),  // timestampMs 1546422291330
+		location("09:52:40", "52.520811", "13.409443", ""),            // endLocation
+		location("09:52:40", "52.5208066", "13.409496", ""),           // visit: startTimestampMs
+		location("17:00:00", "52.5208066", "13.409496", ""),           // its endTimestampMs
+	}
+	var got []string
+	for _, m := range locations(t, store, "alice", "phone") {
+		got = append(got, string(m.Payload))
+		if m.Received != m.TST*1000 || m.Topic != "owntracks/alice/phone" {
+			t.Errorf("%s stored with received %d, topic %q", m.Payload, m.Received, m.Topic)
+		}
+	}
+	// The same tst twice: the store's order of those is not defined, the
+	// payloads' order is (same prefix and tst width).
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("stored\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	if sum.Messages != int64(len(want)) || sum.Skipped != 1 || len(sum.Skips) != 1 {
+		t.Fatalf("%d messages, %d skipped %+v; want %d and 1", sum.Messages, sum.Skipped, sum.Skips, len(want))
+	}
+	k := sum.Skips[0]
+	if k.Reason != importer.ReasonCoordinates || !strings.Contains(k.Detail, "placeVisit") ||
+		len(k.Where) != 1 || k.Where[0] != name+"#4" {
+		t.Errorf("skip %+v, want %s of the placeVisit at %s#4", k, importer.ReasonCoordinates, name)
+	}
+}
+
 // TestDetect checks format detection by name and content.
 func TestDetect(t *testing.T) {
 	for _, tc := range []struct{ name, head, want string }{
@@ -193,6 +250,7 @@ func TestDetect(t *testing.T) {
 		{"Records.json", `{"locations":[{"latitudeE7":1,"longitudeE7":2}]}`, importer.FormatTakeout},
 		{"Timeline.json", `{"semanticSegments":[]}`, importer.FormatTakeout},
 		{"location-history.json", `[{"endTime":"x","startTime":"y"}]`, importer.FormatTakeout},
+		{"2019_JANUARY.json", `{"timelineObjects":[{"activitySegment":{"startLocation":{}}}]}`, importer.FormatTakeout},
 		{"x.json", `{"_type":"location"}`, importer.FormatOwnTracks},
 		{"x.json", `[{"_type":"location"}]`, importer.FormatOwnTracks},
 		{"x.txt", `owntracks/a/b {"_type":"lwt"}`, importer.FormatOwnTracks},

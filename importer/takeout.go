@@ -10,7 +10,7 @@ import (
 	"github.com/wherehouse/wherehouse/recorder"
 )
 
-// Google's location history comes in three shapes (locationhistoryformat.com
+// Google's location history comes in four shapes (locationhistoryformat.com
 // documents them; public importers such as dedicatedcode/reitti agree):
 //
 //   - Takeout's Records.json (before 2024), {"locations":[...]}, each record
@@ -19,6 +19,18 @@ import (
 //     "timestamp":"2022-01-12T17:18:24.190Z",...}; older files have
 //     "timestampMs":"1486110600090" instead. Velocity is in m/s. Some
 //     exports wrote coordinates past ±180° as unsigned 32-bit values.
+//   - Takeout's Semantic Location History (before 2024), a file a month
+//     (Semantic Location History/2019/2019_JANUARY.json),
+//     {"timelineObjects":[...]}, each object a "placeVisit" with
+//     "location":{"latitudeE7":...,"longitudeE7":...,"name":...} (or only
+//     "centerLatE7"/"centerLngE7") and "duration":{"startTimestamp":
+//     "2019-01-02T08:00:00.123Z","endTimestamp":...}, or an
+//     "activitySegment" with "startLocation" and "endLocation"
+//     {"latitudeE7","longitudeE7"}, a "duration" and a "simplifiedRawPath":
+//     {"points":[{"latE7":...,"lngE7":...,"accuracyMeters":10,"timestamp":
+//     "..."}]}. Older files spell every time "...TimestampMs":"1546416000123".
+//     An activity's "waypointPath" has no times and is passed over, and so
+//     are a visit's "childVisits" (places within the place visited).
 //   - the phone's Timeline.json (2024 on), {"semanticSegments":[...],
 //     "rawSignals":[...],...}: segments with "timelinePath":[{"point":
 //     "52.5200066°, 13.404954°","time":"2024-05-01T09:12:00.000+02:00"}] or
@@ -31,11 +43,13 @@ import (
 //     or "timelinePath":[{"point":"geo:52.52,13.40",
 //     "durationMinutesOffsetFromStartTime":"12"}].
 //
-// A visit gives two locations, at its start and its end. Activities
-// (movements between visits) are skipped: their paths are in timelinePath.
-// Files are streamed: Records.json runs to gigabytes.
+// A visit gives two locations, at its start and its end. Timeline.json's
+// activities (movements between visits) are skipped: their paths are in
+// timelinePath; a Semantic activity gives its start and end locations at
+// its start and end, and the timed points of its simplifiedRawPath
+// between them. Files are streamed: Records.json runs to gigabytes.
 
-// readTakeout reads any of the three.
+// readTakeout reads any of the four.
 func readTakeout(r *run, br *bufio.Reader) error {
 	s := jsonStream{br: br}
 	first, err := s.peek()
@@ -60,6 +74,9 @@ func readTakeout(r *run, br *bufio.Reader) error {
 		case "rawSignals":
 			known = true
 			return s.array(func(elem []byte, n int) error { return r.record(elem, n, r.rawSignal) })
+		case "timelineObjects":
+			known = true
+			return s.array(func(elem []byte, n int) error { return r.record(elem, n, r.timelineObject) })
 		}
 		return s.skip()
 	})
@@ -67,7 +84,7 @@ func readTakeout(r *run, br *bufio.Reader) error {
 		return err
 	}
 	if !known {
-		return inputError("none of locations, semanticSegments or rawSignals: not Google location history")
+		return inputError("none of locations, timelineObjects, semanticSegments or rawSignals: not Google location history")
 	}
 	return s.end()
 }
@@ -206,13 +223,26 @@ func (r *run) iosSegment(seg gjson.Result, n int) error {
 	return nil
 }
 
-// visit imports a stay as two locations, at its start and its end.
+// visit imports a stay at place, a position string, as two locations, at
+// its start and its end.
 func (r *run) visit(place string, start, end gjson.Result, n int) error {
-	if err := r.googlePoint(place, start, n); err != nil {
+	f := newFix()
+	var ok bool
+	if f.lat, f.lon, ok = parseLatLng(place); !ok {
+		r.skip(n, ReasonCoordinates, "visit at %s, not \"lat°, lng°\" or \"geo:lat,lng\"", strconv.Quote(place))
+		return nil
+	}
+	return r.stay(f, start, end, n)
+}
+
+// stay imports a stay at f as two locations, at its start and its end (one
+// when they are the same or the end is not given).
+func (r *run) stay(f fix, start, end gjson.Result, n int) error {
+	if err := r.fixAt(f, start, n); err != nil {
 		return err
 	}
 	if end.Exists() && end.Raw != start.Raw {
-		return r.googlePoint(place, end, n)
+		return r.fixAt(f, end, n)
 	}
 	return nil
 }
@@ -225,9 +255,97 @@ func (r *run) googlePoint(point string, at gjson.Result, n int) error {
 		r.skip(n, ReasonCoordinates, "point %s is not \"lat°, lng°\" or \"geo:lat,lng\"", strconv.Quote(point))
 		return nil
 	}
+	return r.fixAt(f, at, n)
+}
+
+// fixAt imports f at the time at.
+func (r *run) fixAt(f fix, at gjson.Result, n int) error {
+	var ok bool
 	if f.tst, ok = parseTime(at); !ok {
 		r.skip(n, ReasonTime, "point without a time")
 		return nil
 	}
 	return r.emitFix(&f, n)
+}
+
+// timelineObject imports an entry of a Semantic Location History month:
+// a placeVisit or an activitySegment. Other kinds are passed over.
+func (r *run) timelineObject(obj gjson.Result, n int) error {
+	if v := obj.Get("placeVisit"); v.Exists() {
+		return r.placeVisit(v, n)
+	}
+	if seg := obj.Get("activitySegment"); seg.Exists() {
+		return r.activitySegment(seg, n)
+	}
+	return nil
+}
+
+// placeVisit imports a Semantic place visit: its place at its start and
+// at its end. The place is the location's latitudeE7/longitudeE7, else the
+// visit's centerLatE7/centerLngE7, which locationhistoryformat.com also
+// documents as the place's coordinates.
+func (r *run) placeVisit(v gjson.Result, n int) error {
+	f, ok := e7Fix(v.Get("location"), "latitudeE7", "longitudeE7")
+	if !ok {
+		f, ok = e7Fix(v, "centerLatE7", "centerLngE7")
+	}
+	if !ok {
+		r.skip(n, ReasonCoordinates, "placeVisit without a location's latitudeE7 and longitudeE7 on the globe")
+		return nil
+	}
+	d := v.Get("duration")
+	return r.stay(f, semanticTime(d, "startTimestamp"), semanticTime(d, "endTimestamp"), n)
+}
+
+// activitySegment imports a Semantic activity: its startLocation at its
+// start, the points of its simplifiedRawPath that have a time, and its
+// endLocation at its end, in that order.
+func (r *run) activitySegment(seg gjson.Result, n int) error {
+	d := seg.Get("duration")
+	if err := r.activityEnd(seg.Get("startLocation"), semanticTime(d, "startTimestamp"), n); err != nil {
+		return err
+	}
+	for _, p := range seg.Get("simplifiedRawPath.points").Array() {
+		at := semanticTime(p, "timestamp")
+		if !at.Exists() {
+			continue // a position without a time, like waypointPath's
+		}
+		f, ok := e7Fix(p, "latE7", "lngE7")
+		if !ok {
+			r.skip(n, ReasonCoordinates, "simplifiedRawPath point without latE7 and lngE7 on the globe")
+			continue
+		}
+		f.acc = number(p.Get("accuracyMeters"))
+		if err := r.fixAt(f, at, n); err != nil {
+			return err
+		}
+	}
+	return r.activityEnd(seg.Get("endLocation"), semanticTime(d, "endTimestamp"), n)
+}
+
+// activityEnd imports an activity's start or end location at that time.
+func (r *run) activityEnd(loc, at gjson.Result, n int) error {
+	f, ok := e7Fix(loc, "latitudeE7", "longitudeE7")
+	if !ok {
+		r.skip(n, ReasonCoordinates, "activitySegment location without latitudeE7 and longitudeE7 on the globe")
+		return nil
+	}
+	return r.fixAt(f, at, n)
+}
+
+// e7Fix returns a fix at the E7 coordinates under obj's keys lat and lon;
+// ok is false when they are not a position on the globe.
+func e7Fix(obj gjson.Result, lat, lon string) (f fix, ok bool) {
+	f = newFix()
+	f.lat, f.lon = fromE7(number(obj.Get(lat)), 90), fromE7(number(obj.Get(lon)), 180)
+	return f, validPosition(f.lat, f.lon)
+}
+
+// semanticTime returns the time under key ("startTimestamp": RFC 3339),
+// or under key+"Ms" (UNIX ms as a string), as older files have it.
+func semanticTime(obj gjson.Result, key string) gjson.Result {
+	if t := obj.Get(key); t.Exists() {
+		return t
+	}
+	return obj.Get(key + "Ms")
 }

@@ -37,7 +37,8 @@ const importGCPercent = 300
 func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("import", "wherehouse import [flags] PATH...\n\n"+
 		"PATH is a Recorder store directory (or its rec/), .rec files, GPX, GeoJSON, OwnTracks JSON\n"+
-		"lines, or Google location history (Records.json, Timeline.json); - reads standard input.\n"+
+		"lines, or Google location history (Records.json, Semantic Location History, Timeline.json);\n"+
+		"- reads standard input.\n"+
 		"Importing again stores nothing twice, so an interrupted import is finished by running it again.", stderr)
 	data := fs.String("data", DefaultData, "data directory")
 	format := fs.String("format", "", "format of the files (default: detected): "+strings.Join(importer.Formats, ", "))
