@@ -98,11 +98,14 @@ type Worker struct {
 	timeout time.Duration
 	wake    chan struct{}
 
-	mu         sync.Mutex
-	inflight   map[string]struct{} // delivery IDs being POSTed
-	storeErrs  int                 // consecutive store errors
-	pauseUntil time.Time           // no polling before this (wall clock)
-	pause      time.Duration       // first pause after a store error
+	mu       sync.Mutex
+	inflight map[string]struct{} // delivery IDs being POSTed
+	// released collects the IDs that finished while poll read the due
+	// deliveries: that list may still show them pending (nil outside it).
+	released   map[string]struct{}
+	storeErrs  int           // consecutive store errors
+	pauseUntil time.Time     // no polling before this (wall clock)
+	pause      time.Duration // first pause after a store error
 
 	results *prometheus.CounterVec
 	seconds prometheus.Histogram
@@ -216,17 +219,26 @@ func (w *Worker) poll(ctx, bg context.Context, wg *sync.WaitGroup) time.Duration
 	if free := w.opts.Parallel - busy; free > 0 {
 		// In-flight deliveries are still pending in the store, so asking
 		// for busy+free returns at least free others if there are any.
+		w.mu.Lock()
+		w.released = map[string]struct{}{}
+		w.mu.Unlock()
 		due, err := w.store.DueDeliveries(ctx, now, busy+free)
+		w.mu.Lock()
+		released := w.released
+		w.released = nil
 		if err != nil {
+			w.mu.Unlock()
 			return w.storeFailed(ctx, "list due webhook deliveries", err)
 		}
-		w.mu.Lock()
 		for _, d := range due {
 			if started == free {
 				break
 			}
 			if _, ok := w.inflight[d.ID]; ok {
 				continue
+			}
+			if _, ok := released[d.ID]; ok {
+				continue // finished after the list was read: not to be POSTed again
 			}
 			w.inflight[d.ID] = struct{}{}
 			started++
@@ -354,6 +366,9 @@ func (w *Worker) record(ctx context.Context, d storage.Delivery, result string) 
 func (w *Worker) release(id string) {
 	w.mu.Lock()
 	delete(w.inflight, id)
+	if w.released != nil {
+		w.released[id] = struct{}{}
+	}
 	w.mu.Unlock()
 	w.Notify()
 }
