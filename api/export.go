@@ -382,18 +382,13 @@ func newCSVWriter(fields string) (*csvWriter, error) {
 
 func (cw *csvWriter) add(m *storage.Message) {
 	clear(cw.vals)
-	it := newMemberIter(m.Payload)
-	for found := 0; found < len(cw.fromJSON); {
-		k, escaped, val, ok := it.next()
-		if !ok {
-			break
-		}
-		if escaped {
-			k = unescapeKey(k)
-		}
+	found := 0
+	for k, val := range members(m.Payload) {
 		if i, ok := cw.fromJSON[string(k)]; ok && cw.vals[i] == nil {
 			cw.vals[i] = val
-			found++
+			if found++; found == len(cw.fromJSON) {
+				break
+			}
 		}
 	}
 	var times []field // isorcv, isotst, disptst; made when a column asks

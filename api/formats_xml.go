@@ -65,16 +65,8 @@ func isTimeField(key []byte) bool {
 func (w *xmlWriter) add(m *storage.Message) {
 	times := w.ts.fields(m)
 	b := append(w.buf, " <point>\n"...)
-	it := newMemberIter(m.Payload)
 	if w.cols == nil {
-		for {
-			key, escaped, val, ok := it.next()
-			if !ok {
-				break
-			}
-			if escaped {
-				key = unescapeKey(key)
-			}
+		for key, val := range members(m.Payload) {
 			if string(key) == "_type" || isTimeField(key) {
 				continue
 			}
@@ -87,14 +79,7 @@ func (w *xmlWriter) add(m *storage.Message) {
 		return
 	}
 	clear(w.vals)
-	for {
-		key, escaped, val, ok := it.next()
-		if !ok {
-			break
-		}
-		if escaped {
-			key = unescapeKey(key)
-		}
+	for key, val := range members(m.Payload) {
 		if i, ok := w.want[string(key)]; ok && w.vals[i] == nil && !isTimeField(key) {
 			w.vals[i] = val
 		}
