@@ -214,10 +214,11 @@ func (s *Store) forgetIndexCaches() {
 	s.geoGen++
 }
 
-// cover returns the level and the cell ranges (columns x0..x1 per row
-// range y0..y1; two column ranges across the antimeridian) of q's box.
+// cellRange is the cells of columns x0..x1 in rows y0..y1.
 type cellRange struct{ x0, x1, y0, y1 uint32 }
 
+// cover returns the level and the cell ranges of q's box: one, or two
+// across the antimeridian.
 func cover(q *storage.AreaQuery) (uint8, []cellRange) {
 	for i, l := range geoLevels {
 		var rs []cellRange

@@ -85,12 +85,7 @@ func (r *blockRec) message(rr *recordReader, m *storage.Message) {
 		rr.topic = r.topic
 	}
 	m.Topic = rr.topic
-	if cap(rr.arena)-len(rr.arena) < len(r.payload) {
-		rr.arena = make([]byte, 0, max(arenaBlock, len(r.payload)))
-	}
-	start := len(rr.arena)
-	rr.arena = append(rr.arena, r.payload...)
-	m.Payload = rr.arena[start:len(rr.arena):len(rr.arena)]
+	m.Payload = rr.hold(r.payload)
 }
 
 // recFromValue decodes a tier-0 record (key k, value v) into a blockRec

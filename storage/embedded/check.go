@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,7 +99,7 @@ func (s *Store) checkDevice(tx *bolt.Tx, db *bolt.Bucket, user, device string, r
 	geo := tx.Bucket(bucketGeo)
 	var dev uint32
 	if v := tx.Bucket(bucketDevID).Get([]byte(user + "\x00" + device)); len(v) == 4 {
-		dev = uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
+		dev = binary.BigEndian.Uint32(v)
 	}
 	var last geoMark
 	haveLast := false

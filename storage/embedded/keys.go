@@ -233,13 +233,19 @@ func (r *recordReader) decode(v []byte, m *storage.Message) error {
 		r.typ = string(b)
 	}
 	m.Type = r.typ
-	if cap(r.arena)-len(r.arena) < len(v) {
-		r.arena = make([]byte, 0, max(arenaBlock, len(v)))
+	m.Payload = r.hold(v)
+	return nil
+}
+
+// hold copies p into the shared blocks and returns the copy, a full slice:
+// appends by the caller cannot spill into the next payload.
+func (r *recordReader) hold(p []byte) []byte {
+	if cap(r.arena)-len(r.arena) < len(p) {
+		r.arena = make([]byte, 0, max(arenaBlock, len(p)))
 	}
 	start := len(r.arena)
-	r.arena = append(r.arena, v...)
-	m.Payload = r.arena[start:len(r.arena):len(r.arena)] // full slice: appends by the caller cannot spill into the next payload
-	return nil
+	r.arena = append(r.arena, p...)
+	return r.arena[start:len(r.arena):len(r.arena)]
 }
 
 func readBytes(v []byte) ([]byte, []byte, error) {

@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -270,15 +271,15 @@ func cloneOrNil(b []byte) []byte {
 	return bytes.Clone(b)
 }
 
-// packedCopy reports whether device bucket db has location m packed: same
-// tst, same payload. dec and its cache keep the last block decoded, for a
-// run of lookups in one block (a file imported again).
+// packedLookup finds packed copies of locations. It keeps the last block
+// it decoded, for a run of lookups in one block (a file imported again).
 type packedLookup struct {
 	dec  blockDecoder
 	key  []byte
 	recs []blockRec
 }
 
+// has reports whether pak holds location m: same tst, same payload.
 func (l *packedLookup) has(pak *bolt.Bucket, m *storage.Message) (bool, error) {
 	c := pak.Cursor()
 	k, v := c.Seek(tstKey(m.TST + 1))
@@ -405,7 +406,5 @@ func removeLocations(db *bolt.Bucket, keys [][]byte, cfg packConfig) ([]storage.
 	return out, nil
 }
 
-func keyHashOf(k []byte) uint64 {
-	return uint64(k[8])<<56 | uint64(k[9])<<48 | uint64(k[10])<<40 | uint64(k[11])<<32 |
-		uint64(k[12])<<24 | uint64(k[13])<<16 | uint64(k[14])<<8 | uint64(k[15])
-}
+// keyHashOf is the hash half of a record key.
+func keyHashOf(k []byte) uint64 { return binary.BigEndian.Uint64(k[8:keyLen]) }

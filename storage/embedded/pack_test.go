@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -98,7 +99,7 @@ func testPackModel(t *testing.T, seed uint64, cfg packConfig) {
 				}
 			}
 		case op < 8 && len(model) > 0: // hide or delete one point
-			keys := slices.Sorted(mapKeys(model))
+			keys := slices.Sorted(maps.Keys(model))
 			k := keys[rng.IntN(len(keys))]
 			tst, id := keyTST([]byte(k)), recordID([]byte(k))
 			if rng.IntN(2) == 0 {
@@ -115,7 +116,7 @@ func testPackModel(t *testing.T, seed uint64, cfg packConfig) {
 			if _, err := s.ThinLocations(ctx, "u", "d", before, every); err != nil {
 				t.Fatal(err)
 			}
-			keys := slices.Sorted(mapKeys(model))
+			keys := slices.Sorted(maps.Keys(model))
 			iv := int64(-1)
 			for _, k := range keys {
 				tst := keyTST([]byte(k))
@@ -145,16 +146,6 @@ func testPackModel(t *testing.T, seed uint64, cfg packConfig) {
 	}
 }
 
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 func messageByKey(all []storage.Message, k string, keyOf func(*storage.Message) string) storage.Message {
 	for i := len(all) - 1; i >= 0; i-- { // the newest: the same fix may have been deleted and sent again
 		if m := all[i]; keyOf(&m) == k {
@@ -169,7 +160,7 @@ func messageByKey(all []storage.Message, k string, keyOf func(*storage.Message) 
 func checkModel(t *testing.T, s *Store, step int, model map[string]storage.Message) {
 	t.Helper()
 	ctx := t.Context()
-	keys := slices.Sorted(mapKeys(model))
+	keys := slices.Sorted(maps.Keys(model))
 	var got []string
 	err := s.Locations(ctx, storage.LocationQuery{User: "u", Device: "d", From: 0, To: maxTST}, func(m *storage.Message) error {
 		got = append(got, string(recordKey(m.TST, messageHash(m))))
